@@ -1,0 +1,1 @@
+"""The Communication Operator: connects a cluster to an OctoMesh Communication Controller."""

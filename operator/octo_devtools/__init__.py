@@ -1,0 +1,1 @@
+"""Development tools: controller simulator, local control plane, fake kubelet."""
