@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures for the cluster (filled in by its own module)."""
