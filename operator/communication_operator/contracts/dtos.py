@@ -11,6 +11,7 @@ a string, as in System.Text.Json without ``AllowReadingFromString``.
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import cache
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,10 +63,7 @@ class WireModel(BaseModel):
     def _match_names_case_insensitively(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        by_folded = {}
-        for name, field in cls.model_fields.items():
-            alias = field.alias or name
-            by_folded[alias.casefold()] = (alias, name)
+        by_folded = _names_by_folded_key(cls)
         normalised: dict[str, Any] = {}
         for key, value in data.items():
             if not isinstance(key, str):
@@ -185,6 +183,17 @@ class WorkloadScaleStatusDto(WireModel):
     replicas: int = 0
     success: bool = False
     status_message: str | None = None
+
+
+@cache
+def _names_by_folded_key(model: type[WireModel]) -> dict[str, tuple[str, str]]:
+    """Folded JSON name (and Python name) → (alias, field name), computed once per model."""
+    names: dict[str, tuple[str, str]] = {}
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        names[alias.casefold()] = (alias, name)
+        names[name.casefold()] = (alias, name)  # Python-side construction by field name
+    return names
 
 
 def _enum_from_int(enum: type[IntEnum], value: Any) -> Any:

@@ -69,12 +69,16 @@ _STRICT_STR = TypeAdapter(str, config={"strict": True})
 SERVER_METHODS: dict[str, MethodSignature] = {
     sig.name: sig
     for sig in (
-        MethodSignature(ServerMethod.REGISTER_OPERATOR, (("autoManagePools", bool | None),), list[DeployedPoolDto]),
+        MethodSignature(
+            ServerMethod.REGISTER_OPERATOR, (("autoManagePools", bool | None),), list[DeployedPoolDto]
+        ),
         MethodSignature(ServerMethod.UNREGISTER_OPERATOR, ()),
         MethodSignature(
             ServerMethod.REPORT_DEPLOYED_STATE, (("deployedPools", list[OperatorDeployedPoolReportDto]),)
         ),
-        MethodSignature(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, (("status", WorkloadDeploymentStatusDto),)),
+        MethodSignature(
+            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, (("status", WorkloadDeploymentStatusDto),)
+        ),
         MethodSignature(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS, (("progress", WorkloadDeploymentProgressDto),)
         ),
@@ -154,7 +158,9 @@ def decode_result(method: str, result: Any) -> Any:
         raise ContractError(f"{sig.name}: result: {_describe(exc)}") from None
 
 
-def encode_arguments(method: str, *args: Any, table: dict[str, MethodSignature] = SERVER_METHODS) -> list[Any]:
+def encode_arguments(
+    method: str, *args: Any, table: dict[str, MethodSignature] = SERVER_METHODS
+) -> list[Any]:
     """Check arity and turn DTOs into their wire JSON, in the method's argument order."""
     sig = signature_of(method, table)
     if len(args) != sig.arity:

@@ -1,0 +1,26 @@
+"""The SignalR connection to the Communication Controller's ``/operatorHub``."""
+
+from communication_operator.hub.backoff import Backoff
+from communication_operator.hub.connection import HubConnection, HubOptions, HubStats, TokenProvider
+from communication_operator.hub.errors import (
+    AuthenticationFailed,
+    HandshakeFailed,
+    HubConnectionError,
+    HubError,
+    MessageTooLarge,
+    NotConnected,
+)
+
+__all__ = [
+    "AuthenticationFailed",
+    "Backoff",
+    "HandshakeFailed",
+    "HubConnection",
+    "HubConnectionError",
+    "HubError",
+    "HubOptions",
+    "HubStats",
+    "MessageTooLarge",
+    "NotConnected",
+    "TokenProvider",
+]

@@ -1,0 +1,354 @@
+"""The operator's one connection to the controller: a supervisor task that never gives up.
+
+It opens a fresh :class:`HubSession` per attempt (fresh negotiate, fresh token), runs the
+``on_connected`` hooks before any other traffic, dispatches the controller's pushes one at a time,
+and delivers queued reports from the outbox in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from communication_operator.contracts import (
+    CLIENT_METHODS,
+    ClientMethod,
+    ContractError,
+    ServerMethod,
+    decode_arguments,
+    decode_result,
+    encode_arguments,
+    signature_of,
+)
+from communication_operator.hub.backoff import Backoff
+from communication_operator.hub.errors import (
+    AuthenticationFailed,
+    HubConnectionError,
+    HubError,
+    MessageTooLarge,
+    NotConnected,
+)
+from communication_operator.hub.outbox import Outbox, Report, make_report
+from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
+
+log = logging.getLogger(__name__)
+
+PushCallback = Callable[..., Awaitable[None]]
+ConnectedHook = Callable[[], Awaitable[None]]
+
+# True inside an on_connected hook: the hook's own invocations may run before the connection is "ready".
+_in_connected_hook: contextvars.ContextVar[bool] = contextvars.ContextVar("in_connected_hook", default=False)
+
+
+class TokenProvider(Protocol):
+    async def get_token(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    url: str
+    keepalive_interval: float = 15.0
+    server_timeout: float = 30.0
+    handshake_timeout: float = 15.0
+    invoke_timeout: float = 30.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+    max_message_bytes: int = 32 * 1024
+    outbox_limit: int = 10_000
+    backoff: Backoff = field(default_factory=Backoff)
+    healthy_after: float = 30.0  # a connection that lasted this long resets the backoff
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.url.startswith(("https:", "wss:")):
+            return True
+        if not self.verify_tls:
+            return False
+        return ssl.create_default_context(cafile=self.ca_file)
+
+
+@dataclass
+class HubStats:
+    connects: int = 0
+    disconnects: int = 0
+    reports_delivered: int = 0
+    reports_rejected: int = 0
+    pushes_dropped: int = 0
+
+
+class HubConnection:
+    def __init__(self, options: HubOptions, token_provider: TokenProvider | None = None) -> None:
+        self.options = options
+        self._token_provider = token_provider
+        self._handlers: dict[str, PushCallback] = {}
+        self._hooks: list[ConnectedHook] = []
+        self._session: HubSession | None = None
+        self._ready = asyncio.Event()
+        self._outbox = Outbox(options.outbox_limit)
+        self._outbox_changed = asyncio.Event()
+        self._outbox_empty = asyncio.Event()
+        self._outbox_empty.set()
+        self._pushes: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._rejected_logged: set[str] = set()
+        self.stats = HubStats()
+        self.connection_id: str | None = None
+        self.state_listeners: list[Callable[[bool], None]] = []
+
+    # -- public API ----------------------------------------------------------------------------------
+
+    def on(self, method: ClientMethod | str, handler: PushCallback) -> None:
+        """Handle a controller push; ``handler`` receives the arguments validated into DTOs."""
+        self._handlers[signature_of(str(method), CLIENT_METHODS).name] = handler
+
+    def on_connected(self, hook: ConnectedHook) -> None:
+        """Run ``hook`` after every (re)connect, before reports and pushes; if it raises, reconnect."""
+        self._hooks.append(hook)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def outbox_depth(self) -> int:
+        return len(self._outbox)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
+
+    async def invoke(self, method: ServerMethod, *args: Any, timeout: float | None = None) -> Any:
+        """Call a hub method and return its validated result.
+
+        Raises :class:`HubError` when the controller answers with an error and :class:`NotConnected`
+        while the connection is down (or drops before the answer).
+        """
+        session = self._session
+        if session is None or not (self._ready.is_set() or _in_connected_hook.get()):
+            raise NotConnected(f"{method}: not connected to the controller")
+        arguments = encode_arguments(str(method), *args)
+        result = await session.invoke(str(method), arguments, timeout or self.options.invoke_timeout)
+        return decode_result(str(method), result)
+
+    async def report(self, method: ServerMethod, *args: Any) -> None:
+        """Queue a report for in-order delivery; it survives disconnects and controller restarts."""
+        encode_arguments(str(method), *args)  # fail fast on a wrong arity, not at delivery time
+        self._outbox.put(make_report(method, *args))
+        self._outbox_empty.clear()
+        self._outbox_changed.set()
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name="hub-supervisor"),
+            asyncio.create_task(self._deliver_reports(), name="hub-outbox"),
+            asyncio.create_task(self._dispatch_pushes(), name="hub-dispatch"),
+        ]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Deliver what is queued (up to ``drain_timeout`` seconds), then close the connection."""
+        if not self._tasks:
+            return
+        if len(self._outbox) and self._ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain_timeout):
+                    await self._outbox_empty.wait()
+        if len(self._outbox):
+            log.warning(
+                "stopping with %d undelivered report(s); the controller was not reachable", len(self._outbox)
+            )
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._drop_session()
+
+    # -- the supervisor ------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        down_since: float | None = time.monotonic()
+        first_failure_logged = False
+        while not self._stopping:
+            try:
+                session = await self._open_session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                level = logging.DEBUG if first_failure_logged else logging.WARNING
+                if isinstance(exc, AuthenticationFailed):
+                    level = logging.ERROR if not first_failure_logged else logging.DEBUG
+                log.log(level, "cannot connect to the controller at %s: %s", self.options.url, _describe(exc))
+                first_failure_logged = True
+                await asyncio.sleep(self.options.backoff.delay(attempt))
+                attempt += 1
+                continue
+            connected_at = time.monotonic()
+            close = await self._run_session(session, down_since, attempt)
+            if time.monotonic() - connected_at >= self.options.healthy_after:
+                attempt = 0
+            down_since = time.monotonic()
+            first_failure_logged = True
+            if not self._stopping:
+                log.warning("lost the connection to the controller: %s; reconnecting", close.reason)
+                await asyncio.sleep(self.options.backoff.delay(attempt))
+                attempt += 1
+
+    async def _open_session(self) -> HubSession:
+        token = await self._token_provider.get_token() if self._token_provider else None
+        config = SessionConfig(
+            url=self.options.url,
+            keepalive_interval=self.options.keepalive_interval,
+            server_timeout=self.options.server_timeout,
+            handshake_timeout=self.options.handshake_timeout,
+            max_message_bytes=self.options.max_message_bytes,
+            ssl_context=self.options.ssl_context(),
+        )
+        return await HubSession.open(config, self._enqueue_push, token)
+
+    async def _run_session(self, session: HubSession, down_since: float | None, attempts: int) -> CloseInfo:
+        self._session = session
+        self.connection_id = session.connection_id
+        try:
+            try:
+                await self._run_connected_hooks()
+            except Exception as exc:
+                log.warning("registration after connecting failed, reconnecting: %s", _describe(exc))
+                return CloseInfo(f"registration failed: {_describe(exc)}")
+            self.stats.connects += 1
+            outage = f" after {time.monotonic() - down_since:.1f} s" if down_since and attempts else ""
+            log.info("connected to the controller (connection %s)%s", session.connection_id, outage)
+            self._set_ready(True)
+            return await session.closed
+        finally:
+            self._set_ready(False)
+            self.stats.disconnects += 1
+            await self._drop_session()
+
+    async def _run_connected_hooks(self) -> None:
+        token = _in_connected_hook.set(True)
+        try:
+            for hook in self._hooks:
+                await hook()
+        finally:
+            _in_connected_hook.reset(token)
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready == self._ready.is_set():
+            return
+        if ready:
+            self._ready.set()
+            self._outbox_changed.set()
+        else:
+            self._ready.clear()
+        for listener in self.state_listeners:
+            listener(ready)
+
+    async def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # -- pushes --------------------------------------------------------------------------------------
+
+    def _enqueue_push(self, target: str, arguments: Any) -> None:
+        self._pushes.put_nowait((target, arguments))
+
+    async def _dispatch_pushes(self) -> None:
+        """One push at a time, in arrival order; the controller relies on serial handling."""
+        while True:
+            target, arguments = await self._pushes.get()
+            await self._ready.wait()
+            await self._dispatch(target, arguments)
+
+    async def _dispatch(self, target: str, arguments: Any) -> None:
+        try:
+            method = signature_of(target, CLIENT_METHODS).name
+        except ContractError:
+            self.stats.pushes_dropped += 1
+            log.warning("ignoring push '%s': not a method of this operator's contract", target)
+            return
+        handler = self._handlers.get(method)
+        if handler is None:
+            log.debug("no handler for push %s", method)
+            return
+        try:
+            decoded = decode_arguments(method, arguments, CLIENT_METHODS)
+        except ContractError as exc:
+            self.stats.pushes_dropped += 1
+            log.warning("ignoring malformed push: %s", exc)
+            return
+        try:
+            await handler(*decoded)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handler for %s failed; the connection stays up", method)
+
+    # -- reports -------------------------------------------------------------------------------------
+
+    async def _deliver_reports(self) -> None:
+        while True:
+            report = self._outbox.peek()
+            if report is None or not self._ready.is_set():
+                self._outbox_changed.clear()
+                await self._outbox_changed.wait()
+                continue
+            if await self._deliver(report):
+                self._outbox.done(report)
+                if not len(self._outbox):
+                    self._outbox_empty.set()
+            else:
+                # Transport trouble: wait for the supervisor to reconnect before trying again.
+                await self._wait_until_reconnected()
+
+    async def _deliver(self, report: Report) -> bool:
+        """True when the report is settled (delivered, or refused by the controller for good)."""
+        try:
+            await self.invoke(report.method, *report.arguments)
+        except HubError as exc:
+            self.stats.reports_rejected += 1
+            if report.method not in self._rejected_logged:
+                # An older controller may not know a report method; say so once, not per report.
+                self._rejected_logged.add(report.method)
+                log.warning(
+                    "the controller refused %s: %s (further refusals are logged at debug)",
+                    report.method,
+                    exc.hub_message,
+                )
+            else:
+                log.debug("the controller refused %s: %s", report.method, exc.hub_message)
+            return True
+        except MessageTooLarge as exc:
+            self.stats.reports_rejected += 1
+            log.error("dropping a report that can never be delivered: %s", exc)
+            return True
+        except HubConnectionError:
+            return False
+        self.stats.reports_delivered += 1
+        return True
+
+    async def _wait_until_reconnected(self) -> None:
+        """After a failed delivery: wait for this session to end (or a short pause if it lives on)."""
+        session = self._session
+        if session is not None and self._ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(session.closed)
+        await self._ready.wait()
+
+
+def _describe(exc: BaseException) -> str:
+    return redact_url_tokens(str(exc)) or type(exc).__name__
