@@ -1,0 +1,228 @@
+"""Prometheus metrics of the operator, on a registry of its own.
+
+The metrics live on :class:`OperatorMetrics` (one instance per process, built by the entry point) rather
+than on the global default registry, so tests and embedded runs can create as many as they like and
+the exposition holds only what this operator defines. :func:`start_metrics_server` serves one
+registry on its own port (``OPERATOR__METRICS__PORT``, 9090 by default).
+
+The names are the operations reference in ``docs/operations.md``; changing one is a breaking change for
+dashboards and alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from threading import Thread
+from typing import TYPE_CHECKING, Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE: Final = "communication_operator"
+
+# Pool phases as written to `status.phase` of a CommunicationPool; always exported (0 when absent)
+# so that an alert on `pools{phase="Failed"} > 0` has a series to evaluate.
+POOL_PHASES: Final = ("Pending", "Registered", "Failed")
+
+# Helm runs take seconds to minutes (the default helm timeout is 300 s).
+HELM_DURATION_BUCKETS: Final = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0)
+# From a kube signal (pod state change, warning event) to the report reaching the controller.
+SIGNAL_TO_REPORT_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class InvocationOutcome:
+    """Values of the ``outcome`` label of ``hub_invocations_total``."""
+
+    OK: Final = "ok"
+    ERROR: Final = "error"  # the hub answered with an error completion
+    TIMEOUT: Final = "timeout"
+    DISCONNECTED: Final = "disconnected"  # the connection dropped before the completion arrived
+
+
+class HelmResult:
+    """Values of the ``result`` label of the helm metrics."""
+
+    SUCCESS: Final = "success"
+    FAILURE: Final = "failure"  # helm exited non-zero
+    TIMEOUT: Final = "timeout"
+    CANCELLED: Final = "cancelled"
+
+
+@dataclass(eq=False)
+class OperatorMetrics:
+    """Every metric the operator exports, registered on ``registry`` (a fresh one by default)."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.build_info = Gauge(
+            "build_info",
+            "Always 1; labels carry the operator version and mode (central or edge).",
+            ["version", "mode"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.hub_connected = Gauge(
+            "hub_connected",
+            "1 while the SignalR connection to the Communication Controller is open, else 0.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.hub_reconnects = Counter(
+            "hub_reconnects",
+            "Connections to the controller re-established after a loss.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.hub_invocations = Counter(
+            "hub_invocations",
+            "Hub method invocations sent to the controller, by method and outcome.",
+            ["method", "outcome"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "outbox_depth",
+            "Reports queued while the controller is unreachable, waiting to be sent.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.pools = Gauge(
+            "pools",
+            "CommunicationPools served by this operator, by status phase.",
+            ["phase"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_runs = Counter(
+            "helm_runs",
+            "Finished helm invocations, by operation (install, upgrade, uninstall, ...) and result.",
+            ["operation", "result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_run_duration = Histogram(
+            "helm_run_duration_seconds",
+            "Wall time of helm invocations, by operation and result.",
+            ["operation", "result"],
+            buckets=HELM_DURATION_BUCKETS,
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.signal_to_report_latency = Histogram(
+            "signal_to_report_seconds",
+            "Time from a cluster signal (pod state, event) to the matching report sent to the controller.",
+            buckets=SIGNAL_TO_REPORT_BUCKETS,
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.hub_connected.set(0)
+        self.outbox_depth.set(0)
+        self.set_pool_phases({})
+
+    # Small helpers so call sites stay one line and label values stay consistent.
+
+    def set_build_info(self, version: str, mode: str) -> None:
+        self.build_info.labels(version=version, mode=mode).set(1)
+
+    def set_hub_connected(self, connected: bool) -> None:
+        self.hub_connected.set(1 if connected else 0)
+
+    def record_reconnect(self) -> None:
+        self.hub_reconnects.inc()
+
+    def record_invocation(self, method: str, outcome: str) -> None:
+        self.hub_invocations.labels(method=method, outcome=outcome).inc()
+
+    def set_outbox_depth(self, depth: int) -> None:
+        self.outbox_depth.set(depth)
+
+    def set_pool_phases(self, counts: Mapping[str, int]) -> None:
+        """Replace the pool gauge with ``counts``; known phases missing from it are exported as 0."""
+        for phase in POOL_PHASES:
+            self.pools.labels(phase=phase).set(counts.get(phase, 0))
+        for phase, count in counts.items():
+            if phase not in POOL_PHASES:
+                self.pools.labels(phase=phase).set(count)
+
+    def record_helm_run(self, operation: str, result: str, seconds: float) -> None:
+        self.helm_runs.labels(operation=operation, result=result).inc()
+        self.helm_run_duration.labels(operation=operation, result=result).observe(seconds)
+
+    @contextmanager
+    def time_helm_run(self, operation: str) -> Iterator[HelmRunTimer]:
+        """Time a helm run; the result is ``success`` unless the body sets another or raises.
+
+        An exception counts as ``failure`` unless the body already chose a result (``timeout``, ...).
+        """
+        timer = HelmRunTimer()
+        started = time.monotonic()
+        try:
+            yield timer
+        except BaseException:
+            if timer.result == HelmResult.SUCCESS:
+                timer.result = HelmResult.FAILURE
+            raise
+        finally:
+            self.record_helm_run(operation, timer.result, time.monotonic() - started)
+
+    def observe_signal_to_report(self, seconds: float) -> None:
+        self.signal_to_report_latency.observe(max(seconds, 0.0))
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format (what ``/metrics`` serves)."""
+        return generate_latest(self.registry)
+
+
+@dataclass
+class HelmRunTimer:
+    """Handed out by :meth:`OperatorMetrics.time_helm_run`; set ``result`` to record a non-success."""
+
+    result: str = HelmResult.SUCCESS
+
+
+@dataclass
+class MetricsServer:
+    """A running ``/metrics`` endpoint; :meth:`stop` shuts it down (the thread is a daemon anyway)."""
+
+    server: WSGIServer
+    thread: Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_metrics_server(metrics: OperatorMetrics, port: int, addr: str = "0.0.0.0") -> MetricsServer | None:
+    """Serve ``metrics`` on ``addr:port`` in a daemon thread; ``port`` 0 means metrics are disabled.
+
+    A thread rather than the event loop: a scrape must not wait behind a busy loop, and
+    prometheus_client's server is a small, well-worn WSGI server.
+    """
+    if port == 0:
+        logger.info("metrics endpoint disabled (OPERATOR__METRICS__PORT=0)")
+        return None
+    server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
+    logger.info("serving Prometheus metrics on %s:%d/metrics", addr, server.server_port)
+    return MetricsServer(server=server, thread=thread)
