@@ -1,0 +1,59 @@
+"""Pools: the CommunicationPool resource, its registration with the controller, and central-mode provisioning.
+
+Plain async services, usable without kopf: :class:`PoolRegistry` (owned pools),
+:class:`PoolRegistrationService` (register/unregister, connect hook, retry loop, tenant updates),
+:class:`PoolProvisioner` (central mode: objects for deployed pools) and :class:`PoolStatusWriter`
+(status and Events on the objects).
+"""
+
+from communication_operator.pools.model import (
+    API_VERSION,
+    FINALIZER,
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    CommunicationPoolSpec,
+    PoolKey,
+    PoolRef,
+)
+from communication_operator.pools.provisioner import PoolProvisioner
+from communication_operator.pools.registration import (
+    HubPort,
+    PoolRegistrationService,
+    UnregisterResult,
+    bind_to_hub,
+)
+from communication_operator.pools.registry import PoolEntry, PoolRegistry
+from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
+from communication_operator.pools.status import (
+    PoolStatusWriter,
+    Reason,
+    RegistrationOutcome,
+    RegistrationState,
+)
+
+__all__ = [
+    "API_VERSION",
+    "FINALIZER",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "CommunicationPoolSpec",
+    "DeployedWorkloadsSource",
+    "HubPort",
+    "NoDeployedWorkloads",
+    "PoolEntry",
+    "PoolKey",
+    "PoolProvisioner",
+    "PoolRef",
+    "PoolRegistrationService",
+    "PoolRegistry",
+    "PoolStatusWriter",
+    "Reason",
+    "RegistrationOutcome",
+    "RegistrationState",
+    "UnregisterResult",
+    "bind_to_hub",
+]
