@@ -297,6 +297,8 @@ class PoolRegistrationService:
             except Exception as exc:
                 outcome = RegistrationOutcome.error(f"{type(exc).__name__}: {exc}")
                 log.exception("registering pool %s failed", key)
+            else:
+                outcome = RegistrationOutcome.registered()
             entry.registered = outcome.is_registered
             entry.outcome = outcome
             self._publish(entry)
