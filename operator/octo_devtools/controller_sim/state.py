@@ -215,11 +215,11 @@ class ControllerState:
             self._release_pools(connection)
 
     def _release_pools(self, connection: OperatorConnection) -> None:
-        for key in connection.pools:
+        released, connection.pools = connection.pools, set()
+        for key in released:
             pool = self.pools.get(key[1])
             if pool is not None and pool.tenant_id == key[0] and not self._owners(key):
                 pool.communication_state = CommunicationState.OFFLINE
-        connection.pools = set()
 
     def restart(self) -> None:
         """A controller pod restart: in-memory tracking is lost, persisted pools and workloads stay.

@@ -1,0 +1,91 @@
+"""`up` / `down` / environment, shared by the CLI and the pytest plugin (one code path for both)."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from octo_devtools.devcluster import kind
+from octo_devtools.devcluster.controlplane import (
+    ClusterError,
+    ClusterState,
+    cluster_env,
+    cluster_is_healthy,
+    remove_state,
+    start_local_cluster,
+    stop_cluster,
+    tool_path_dirs,
+)
+from octo_devtools.devcluster.paths import Toolchain
+from octo_devtools.devcluster.prepare import ensure_tools, prepare
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UpResult:
+    state: ClusterState
+    toolchain: Toolchain
+    reused: bool
+
+
+def up(
+    state_dir: Path,
+    progress: Progress,
+    *,
+    use_kind: bool = False,
+    die_with_parent: bool = False,
+) -> UpResult:
+    """Reuse the cluster recorded in ``state_dir`` if it is healthy, otherwise start a fresh one."""
+    state_dir = state_dir.expanduser().resolve()
+    existing = ClusterState.load(state_dir)
+    if use_kind:
+        ensure_tools(progress)
+        if existing is not None and existing.mode == "local":
+            raise ClusterError(f"{state_dir} holds a running local cluster; `devcluster down` it first")
+        return UpResult(kind.up(state_dir, progress), Toolchain.from_cache(), reused=False)
+    if existing is not None:
+        if existing.mode == "kind":
+            raise ClusterError(f"{state_dir} holds a kind cluster; `devcluster down` it first")
+        if cluster_is_healthy(existing):
+            progress(f"devcluster: reusing the running cluster at {existing.server}")
+            return UpResult(existing, Toolchain.from_cache(), reused=True)
+        progress("devcluster: the recorded cluster is not healthy; stopping what is left of it")
+        stop_cluster(existing)
+        remove_state(state_dir)
+    toolchain = prepare(progress)
+    state = start_local_cluster(state_dir, toolchain, die_with_parent=die_with_parent, progress=progress)
+    return UpResult(state, toolchain, reused=False)
+
+
+def down(state_dir: Path, progress: Progress) -> list[int]:
+    """Stop exactly the recorded processes (or delete the kind cluster); remove the state."""
+    state_dir = state_dir.expanduser().resolve()
+    state = ClusterState.load(state_dir)
+    if state is None:
+        progress(f"devcluster: no cluster recorded in {state_dir}")
+        return []
+    if state.mode == "kind":
+        kind.down(progress)
+        stopped: list[int] = []
+    else:
+        stopped = stop_cluster(state)
+        progress(f"devcluster: stopped pids {' '.join(map(str, stopped)) or '(none were running)'}")
+    remove_state(state_dir)
+    return stopped
+
+
+def environment(state: ClusterState, toolchain: Toolchain) -> dict[str, str]:
+    return cluster_env(state, toolchain)
+
+
+def shell_exports(state: ClusterState, toolchain: Toolchain) -> str:
+    """Lines for `eval "$(devcluster env)"`; the token stays in the kubeconfig, never printed."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in environment(state, toolchain).items()]
+    path_prefix = ":".join(shlex.quote(d) for d in tool_path_dirs(toolchain))
+    lines.insert(1, f'export PATH={path_prefix}:"$PATH"')
+    return "\n".join(lines)
