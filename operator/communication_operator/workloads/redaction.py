@@ -60,10 +60,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def truncate_middle(text: str, limit: int) -> str:
+def truncate_middle(text: str, limit: int, *, separator: str = "\n") -> str:
     """``text`` cut to at most ``limit`` characters by dropping its middle, marked with the count dropped.
 
-    The start (usually the error) and the end (usually the latest diagnostics) are both kept.
+    The start (usually the error) and the end (usually the latest diagnostics) are both kept. The
+    marker stands on its own line; pass ``separator=" "`` to keep a one-line text on one line.
     """
     if limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
@@ -71,7 +72,7 @@ def truncate_middle(text: str, limit: int) -> str:
         return text
     dropped = len(text) - limit
     while True:
-        marker = f"\n… [{dropped} characters omitted] …\n"
+        marker = f"{separator}… [{dropped} characters omitted] …{separator}"
         room = limit - len(marker)
         if room < 2:
             return text[:limit]
