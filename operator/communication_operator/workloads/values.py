@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +149,11 @@ class RenderedValues:
 
 
 def render_values(dto: WorkloadDeployedDto, context: OperatorContext) -> RenderedValues:
-    """Build all values for deploying ``dto``; raises :class:`ValuesError` for unusable override paths."""
+    """Build all values for deploying ``dto``.
+
+    Raises :class:`ValuesError` for unusable override paths and
+    :class:`~.naming.NamingError` (also a ``ValueError``) for blank tenant or workload ids.
+    """
     release = release_name(dto.tenant_id, dto.workload_rt_id)
     secret_name = release_secret_name(release)
     overrides, secret_data = build_overrides(
@@ -257,7 +261,7 @@ def injected_overrides(dto: WorkloadDeployedDto, context: OperatorContext) -> li
 
 
 def build_overrides(
-    entries: list[ValueOverrideDto], secret_name: str, *, hibernated: bool = False
+    entries: Iterable[ValueOverrideDto], secret_name: str, *, hibernated: bool = False
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The ``values-overrides.yaml`` mapping and the Secret data for ``entries`` (later entries win)."""
     effective: dict[tuple[str, ...], ValueOverrideDto] = {}
