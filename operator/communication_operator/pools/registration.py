@@ -286,7 +286,9 @@ class PoolRegistrationService:
                 await self._hub.invoke(ServerMethod.REGISTER_POOL, key.tenant_id, key.pool_rt_id)
             except HubError as exc:
                 outcome = RegistrationOutcome.refused(exc.hub_message)
-                log.warning("the controller refused pool %s: %s", key, exc.hub_message)
+                # Said once per refusal, not on every retry.
+                level = logging.DEBUG if outcome == entry.outcome else logging.WARNING
+                log.log(level, "the controller refused pool %s: %s", key, exc.hub_message)
             except NotConnected as exc:
                 if in_hook:
                     raise

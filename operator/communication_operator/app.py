@@ -1,0 +1,280 @@
+"""Wiring: settings → Kubernetes client → hub → pool services → kopf, in one asyncio process.
+
+:func:`run_operator` is the whole operator. ``communication-operator run`` calls it with the process
+environment; tests call it as an asyncio task with a kubeconfig, a controller URL and a stop flag::
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_operator(settings, stop_flag=stop, ready_flag=ready, kubeconfig=path))
+    ...
+    stop.set(); await task
+
+Order at start: kopf runs the startup handler (hub started, retry loop started), logs in with our
+credentials, then watches CommunicationPools. Order at stop (SIGTERM or the stop flag): kopf stops
+watching and lets running handlers finish or cancels them, then the cleanup handler stops the pool
+services, drains queued reports to the controller for up to ``OPERATOR__SHUTDOWNDRAINSECONDS`` and closes
+the connection. Pools are not unregistered: the controller marks them Offline on disconnect, and the
+next operator process registers them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import SecretStr
+
+from communication_operator.hub import HubConnection
+from communication_operator.hub.auth import ClientCredentialsTokenProvider
+from communication_operator.kube import KubeClient, KubeObjects
+from communication_operator.pools import (
+    DeployedWorkloadsSource,
+    PoolProvisioner,
+    PoolRegistrationService,
+    PoolRegistry,
+    PoolStatusWriter,
+    bind_to_hub,
+)
+from communication_operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorContext:
+    """Everything the handlers reach through ``memo.context``."""
+
+    settings: Settings
+    kube: KubeClient
+    objects: KubeObjects
+    hub: HubConnection
+    registry: PoolRegistry
+    status: PoolStatusWriter
+    registration: PoolRegistrationService
+    provisioner: PoolProvisioner | None
+    in_process: bool = False
+    _started: bool = field(default=False, init=False)
+    _stopped: bool = field(default=False, init=False)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        settings = self.settings
+        if settings.auto_manage_pools and settings.watch_namespace not in ("", settings.pool_namespace):
+            log.warning(
+                "central mode creates CommunicationPools in %r but only %r is watched; "
+                "set OPERATOR__WATCHNAMESPACE to %r or leave it empty",
+                settings.pool_namespace,
+                settings.watch_namespace,
+                settings.pool_namespace,
+            )
+        log.info(
+            "starting in %s mode: controller %s, watching %s",
+            settings.mode_name,
+            settings.communication_controller_uri,
+            settings.watch_namespace or "all namespaces",
+        )
+        self.registration.start()
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self.registration.stop()
+            await self.hub.stop(drain_timeout=self.settings.shutdown_drain_seconds)
+            await self.status.close()
+        finally:
+            await self.kube.close()
+        log.info("stopped; pools stay registered until the controller notices the closed connection")
+
+
+async def build_context(
+    settings: Settings,
+    *,
+    kubeconfig: Path | None = None,
+    kube_context: str | None = None,
+    workloads: DeployedWorkloadsSource | None = None,
+    in_process: bool = False,
+) -> OperatorContext:
+    """Create (but do not start) the clients and services for ``settings``."""
+    options = settings.hub_options()
+    auth = settings.authentication
+    token_provider = None
+    if auth.enabled:
+        assert auth.issuer_uri is not None
+        assert auth.client_id is not None
+        if not auth.tenant_id:
+            log.warning(
+                "OPERATOR__AUTHENTICATION__TENANTID is not set; the controller expects the system tenant"
+            )
+        token_provider = ClientCredentialsTokenProvider(
+            issuer_uri=auth.issuer_uri,
+            client_id=auth.client_id,
+            client_secret=auth.client_secret or SecretStr(""),
+            tenant_id=auth.tenant_id,
+            verify_tls=settings.controller_verify_tls,
+            ca_file=str(settings.controller_ca_file) if settings.controller_ca_file else None,
+        )
+    kube = await KubeClient.create(kubeconfig, kube_context)
+    objects = KubeObjects(kube.api)
+    hub = HubConnection(options, token_provider=token_provider)
+    registry = PoolRegistry()
+    status = PoolStatusWriter(objects)
+    provisioner = None
+    if settings.auto_manage_pools:
+        provisioner = PoolProvisioner(
+            objects,
+            namespace=settings.pool_namespace,
+            broker_user=settings.broker_user,
+            broker_password=settings.broker_password.get_secret_value() if settings.broker_password else None,
+        )
+    registration = PoolRegistrationService(
+        hub,
+        registry,
+        status,
+        central=settings.auto_manage_pools,
+        provisioner=provisioner,
+        workloads=workloads,
+        retry_seconds=settings.pool_registration_retry_seconds,
+        pre_update_delay=settings.pre_update_tenant_delay_seconds,
+        max_message_bytes=options.max_message_bytes,
+    )
+    bind_to_hub(hub, registration)
+    return OperatorContext(
+        settings=settings,
+        kube=kube,
+        objects=objects,
+        hub=hub,
+        registry=registry,
+        status=status,
+        registration=registration,
+        provisioner=provisioner,
+        in_process=in_process,
+    )
+
+
+async def run_operator(
+    settings: Settings,
+    *,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+    kubeconfig: Path | None = None,
+    kube_context: str | None = None,
+    workloads: DeployedWorkloadsSource | None = None,
+    liveness: bool = True,
+) -> None:
+    """Run the operator until SIGTERM/SIGINT or until ``stop_flag`` is set.
+
+    With a ``stop_flag`` the operator runs "in process" (tests, embedding): kopf does not arm its
+    last-resort self-SIGKILL. ``ready_flag`` is set once kopf has started (startup handler done).
+
+    kopf treats the event loop as its own: at shutdown it cancels every task created after it started,
+    whoever created it. Next to other work on one loop (a test, an in-process simulator), use
+    :class:`OperatorThread`, which gives the operator a loop of its own.
+    """
+    from communication_operator.handlers import build_registry, configure_kopf
+
+    in_process = stop_flag is not None
+    context = await build_context(
+        settings, kubeconfig=kubeconfig, kube_context=kube_context, workloads=workloads, in_process=in_process
+    )
+    liveness_endpoint = (
+        f"http://0.0.0.0:{settings.health.port}/healthz" if liveness and settings.health.port else None
+    )
+    kopf_settings = kopf.OperatorSettings()
+    configure_kopf(kopf_settings, in_process=in_process)
+    try:
+        await kopf.operator(
+            registry=build_registry(),
+            settings=kopf_settings,
+            memo=kopf.Memo(context=context),
+            standalone=True,
+            clusterwide=not settings.watch_namespace,
+            namespaces=[settings.watch_namespace] if settings.watch_namespace else (),
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            liveness_endpoint=liveness_endpoint,
+        )
+    finally:
+        # kopf runs cleanup only after a successful start; close whatever is still open.
+        await context.stop()
+
+
+class OperatorThread:
+    """The operator on its own thread and event loop, started and stopped from async code (tests).
+
+    ``await runner.start()`` returns once kopf is ready (or raises what stopped it);
+    ``await runner.stop()`` sets the stop flag and waits for a clean shutdown.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kubeconfig: Path | None = None,
+        kube_context: str | None = None,
+        workloads: DeployedWorkloadsSource | None = None,
+        name: str = "communication-operator",
+    ) -> None:
+        self.settings = settings
+        self._kwargs: dict[str, Any] = {
+            "kubeconfig": kubeconfig,
+            "kube_context": kube_context,
+            "workloads": workloads,
+        }
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._done.is_set()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(
+                run_operator(
+                    self.settings,
+                    stop_flag=self._stop,
+                    ready_flag=self._ready,
+                    liveness=False,
+                    **self._kwargs,
+                )
+            )
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def _wait_ready_or_done(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready.wait(0.05) or self._done.is_set():
+                return True
+        return False
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+        if not await asyncio.to_thread(self._wait_ready_or_done, timeout):
+            raise TimeoutError(f"the operator was not ready within {timeout:g} s")
+        if self._done.is_set():
+            raise RuntimeError("the operator stopped while starting") from self.error
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        finished = await asyncio.to_thread(self._done.wait, timeout)
+        if not finished:
+            raise TimeoutError(f"the operator did not stop within {timeout:g} s")
+        await asyncio.to_thread(self._thread.join, 5.0)
+        if self.error is not None:
+            raise RuntimeError("the operator failed") from self.error

@@ -1,0 +1,98 @@
+"""``communication-operator run | crds | version``.
+
+Exit codes: 0 after a clean stop, 1 when the operator failed, 2 for a configuration error (one line on
+stderr naming the variable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from communication_operator.settings import ConfigurationError, LogFormat, Settings, load_settings
+
+PROG = "communication-operator"
+EXIT_FAILED = 1
+EXIT_CONFIGURATION = 2
+
+
+def package_version() -> str:
+    try:
+        return version("communication-operator")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Connects this cluster to an OctoMesh Communication Controller."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="run the operator (configuration from OPERATOR__* environment variables)"
+    )
+    run.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (default: in-cluster, then $KUBECONFIG)"
+    )
+    run.add_argument("--context", help="kubeconfig context")
+    run.add_argument("--no-liveness", action="store_true", help="do not serve /healthz")
+    commands.add_parser("crds", help="print the CommunicationPool CustomResourceDefinition")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def configure_logging(settings: Settings) -> None:
+    import kopf
+
+    level = getattr(logging, settings.log.level)
+    log_format = kopf.LogFormat.JSON if settings.log.format is LogFormat.JSON else kopf.LogFormat.FULL
+    kopf.configure(log_format=log_format, verbose=level <= logging.DEBUG)
+    logging.getLogger().setLevel(level)
+    # aiohttp access logs and kubernetes-asyncio request chatter are noise at INFO.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        settings.require_controller_uri()
+    except ConfigurationError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    configure_logging(settings)
+    from communication_operator.app import run_operator
+
+    try:
+        asyncio.run(
+            run_operator(
+                settings, kubeconfig=args.kubeconfig, kube_context=args.context, liveness=not args.no_liveness
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    except Exception:
+        logging.getLogger(__name__).exception("the operator failed")
+        return EXIT_FAILED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "crds":
+        from communication_operator.resources import communication_pool_crd
+
+        sys.stdout.write(communication_pool_crd())
+        return 0
+    if args.command == "version":
+        print(package_version())
+        return 0
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
