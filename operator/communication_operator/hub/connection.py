@@ -62,7 +62,11 @@ class HubOptions:
     ca_file: str | None = None
     max_message_bytes: int = 32 * 1024
     outbox_limit: int = 10_000
-    backoff: Backoff = field(default_factory=Backoff)
+    # Unreachable controller: probing is cheap (a refused TCP connect), and the operator must be back
+    # within ~2 s of the controller's return, so the delay stays short.
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.1, maximum=1.5))
+    # Reachable but refusing (auth, handshake, registration failing): waiting longer spares the controller.
+    refused_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=30.0))
     healthy_after: float = 30.0  # a connection that lasted this long resets the backoff
 
     def ssl_context(self) -> ssl.SSLContext | bool:
@@ -192,7 +196,10 @@ class HubConnection:
                     level = logging.ERROR if not first_failure_logged else logging.DEBUG
                 log.log(level, "cannot connect to the controller at %s: %s", self.options.url, _describe(exc))
                 first_failure_logged = True
-                await asyncio.sleep(self.options.backoff.delay(attempt))
+                backoff = (
+                    self.options.backoff if isinstance(exc, NotConnected) else self.options.refused_backoff
+                )
+                await asyncio.sleep(backoff.delay(attempt))
                 attempt += 1
                 continue
             connected_at = time.monotonic()
@@ -203,7 +210,8 @@ class HubConnection:
             first_failure_logged = True
             if not self._stopping:
                 log.warning("lost the connection to the controller: %s; reconnecting", close.reason)
-                await asyncio.sleep(self.options.backoff.delay(attempt))
+                backoff = self.options.refused_backoff if close.registration_failed else self.options.backoff
+                await asyncio.sleep(backoff.delay(attempt))
                 attempt += 1
 
     async def _open_session(self) -> HubSession:
@@ -226,7 +234,7 @@ class HubConnection:
                 await self._run_connected_hooks()
             except Exception as exc:
                 log.warning("registration after connecting failed, reconnecting: %s", _describe(exc))
-                return CloseInfo(f"registration failed: {_describe(exc)}")
+                return CloseInfo(f"registration failed: {_describe(exc)}", registration_failed=True)
             self.stats.connects += 1
             outage = f" after {time.monotonic() - down_since:.1f} s" if down_since and attempts else ""
             log.info("connected to the controller (connection %s)%s", session.connection_id, outage)

@@ -66,6 +66,7 @@ class SessionConfig:
 class CloseInfo:
     reason: str
     allow_reconnect: bool = True
+    registration_failed: bool = False
 
 
 class HubSession:
