@@ -15,8 +15,9 @@ async def eventually(
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
+        result = await probe()
+        if result:
+            return result
+        last = result
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or probe}; last value: {last!r}")

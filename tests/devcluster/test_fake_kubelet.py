@@ -72,12 +72,12 @@ def subset(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-async def raw_pod(core: client.CoreV1Api, name: str, namespace: str) -> dict[str, Any]:
+async def raw_pod(core: Any, name: str, namespace: str) -> dict[str, Any]:
     response = await core.read_namespaced_pod(name, namespace, _preload_content=False)
     return dict(await response.json())
 
 
-async def pod_events(core: client.CoreV1Api, name: str, namespace: str) -> list[dict[str, Any]]:
+async def pod_events(core: Any, name: str, namespace: str) -> list[dict[str, Any]]:
     response = await core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
     )
@@ -94,7 +94,7 @@ async def test_rule_produces_documented_status_and_events(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str, case: Case
 ) -> None:
     fake_kubelet.add_rule(case.image.split(":")[0] + ":*", case.behaviour, **case.params)
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_pod(namespace, pod_body("p", case.image))
 
     async def settled() -> dict[str, Any] | None:
@@ -140,7 +140,7 @@ async def test_image_pull_messages_look_like_containerd(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str
 ) -> None:
     fake_kubelet.add_rule("example.invalid/*", "ErrImagePull", backoff_after=60)
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_pod(namespace, pod_body("p", "example.invalid/nope:1"))
 
     async def err_image_pull() -> dict[str, Any] | None:
@@ -168,7 +168,7 @@ async def test_unschedulable_pod(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str
 ) -> None:
     fake_kubelet.add_rule("*/huge:*", "unschedulable")
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_pod(namespace, pod_body("p", "app/huge:1"))
 
     async def failed_scheduling() -> list[dict[str, Any]] | None:
@@ -201,7 +201,7 @@ async def test_crash_loop_restarts_and_aggregates_backoff_events(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str
 ) -> None:
     fake_kubelet.add_rule("*", "CrashLoopBackOff", restart_count=1, restart_interval=0.2)
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_pod(namespace, pod_body("p", "app/crashy:1"))
 
     async def restarted_thrice() -> dict[str, Any] | None:
@@ -218,7 +218,7 @@ async def test_crash_loop_restarts_and_aggregates_backoff_events(
 async def test_status_is_written_within_200_ms(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str
 ) -> None:
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     latencies = []
     for index in range(3):
         name = f"p{index}"
@@ -236,7 +236,7 @@ async def test_status_is_written_within_200_ms(
 async def test_deleted_pods_are_finalised(
     fake_kubelet: FakeKubelet, kube_api: client.ApiClient, namespace: str
 ) -> None:
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_pod(namespace, pod_body("p", "nginx:1.25"))
     await eventually(lambda: raw_pod(core, "p", namespace), what="pod")
 
@@ -255,7 +255,7 @@ async def test_deleted_pods_are_finalised(
 
 
 async def test_rules_from_a_configmap_are_reloaded(kube_api: client.ApiClient, namespace: str) -> None:
-    core = client.CoreV1Api(kube_api)
+    core: Any = client.CoreV1Api(kube_api)  # plain-dict bodies; the stubs want models
     await core.create_namespaced_config_map(
         namespace,
         {
