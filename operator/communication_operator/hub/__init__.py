@@ -7,6 +7,7 @@ from communication_operator.hub.errors import (
     HandshakeFailed,
     HubConnectionError,
     HubError,
+    InvocationTimeout,
     MessageTooLarge,
     NotConnected,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "HubError",
     "HubOptions",
     "HubStats",
+    "InvocationTimeout",
     "MessageTooLarge",
     "NotConnected",
     "TokenProvider",

@@ -32,11 +32,13 @@ from communication_operator.hub.errors import (
     AuthenticationFailed,
     HubConnectionError,
     HubError,
+    InvocationTimeout,
     MessageTooLarge,
     NotConnected,
 )
 from communication_operator.hub.outbox import Outbox, Report, make_report
 from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
+from communication_operator.metrics import InvocationOutcome, OperatorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,14 @@ class HubStats:
 
 
 class HubConnection:
-    def __init__(self, options: HubOptions, token_provider: TokenProvider | None = None) -> None:
+    def __init__(
+        self,
+        options: HubOptions,
+        token_provider: TokenProvider | None = None,
+        metrics: OperatorMetrics | None = None,
+    ) -> None:
         self.options = options
+        self._metrics = metrics
         self._token_provider = token_provider
         self._handlers: dict[str, PushCallback] = {}
         self._hooks: list[ConnectedHook] = []
@@ -138,13 +146,28 @@ class HubConnection:
         if session is None or not (self._ready.is_set() or _in_connected_hook.get()):
             raise NotConnected(f"{method}: not connected to the controller")
         arguments = encode_arguments(str(method), *args)
-        result = await session.invoke(str(method), arguments, timeout or self.options.invoke_timeout)
+        outcome = InvocationOutcome.OK
+        try:
+            result = await session.invoke(str(method), arguments, timeout or self.options.invoke_timeout)
+        except HubError:
+            outcome = InvocationOutcome.ERROR
+            raise
+        except InvocationTimeout:
+            outcome = InvocationOutcome.TIMEOUT
+            raise
+        except HubConnectionError:
+            outcome = InvocationOutcome.DISCONNECTED
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.record_invocation(str(method), outcome)
         return decode_result(str(method), result)
 
     async def report(self, method: ServerMethod, *args: Any) -> None:
         """Queue a report for in-order delivery; it survives disconnects and controller restarts."""
         encode_arguments(str(method), *args)  # fail fast on a wrong arity, not at delivery time
         self._outbox.put(make_report(method, *args))
+        self._publish_outbox_depth()
         self._outbox_empty.clear()
         self._outbox_changed.set()
 
@@ -253,9 +276,17 @@ class HubConnection:
         finally:
             _in_connected_hook.reset(token)
 
+    def _publish_outbox_depth(self) -> None:
+        if self._metrics is not None:
+            self._metrics.set_outbox_depth(len(self._outbox))
+
     def _set_ready(self, ready: bool) -> None:
         if ready == self._ready.is_set():
             return
+        if self._metrics is not None:
+            self._metrics.set_hub_connected(ready)
+            if ready and self.stats.connects > 1:
+                self._metrics.record_reconnect()
         if ready:
             self._ready.set()
             self._outbox_changed.set()
@@ -316,6 +347,7 @@ class HubConnection:
                 continue
             if await self._deliver(report):
                 self._outbox.done(report)
+                self._publish_outbox_depth()
                 if not len(self._outbox):
                     self._outbox_empty.set()
             else:

@@ -13,6 +13,10 @@ class NotConnected(HubConnectionError):
     """The controller is not reachable right now (down, reconnecting, or the call was cut off)."""
 
 
+class InvocationTimeout(NotConnected):
+    """No completion arrived in time; the call may or may not have reached the controller."""
+
+
 class HubError(HubConnectionError):
     """The controller answered an invocation with an error completion.
 

@@ -26,6 +26,7 @@ from communication_operator.hub.errors import (
     AuthenticationFailed,
     HandshakeFailed,
     HubError,
+    InvocationTimeout,
     MessageTooLarge,
     NotConnected,
 )
@@ -180,7 +181,9 @@ class HubSession:
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(future)
         except TimeoutError:
-            raise NotConnected(f"{method}: no completion from the controller within {timeout:g} s") from None
+            raise InvocationTimeout(
+                f"{method}: no completion from the controller within {timeout:g} s"
+            ) from None
         finally:
             self._pending.pop(invocation_id, None)
 

@@ -25,6 +25,7 @@ from communication_operator.hub import (
     MessageTooLarge,
     NotConnected,
 )
+from communication_operator.metrics import OperatorMetrics
 from octo_devtools.controller_sim import running_simulator
 from octo_devtools.controller_sim.harness import RunningSimulator
 from octo_devtools.testing.simulator import ProcessFactory, SimulatorFactory, fast_options
@@ -310,3 +311,29 @@ async def test_an_oversized_message_is_refused_before_it_closes_the_connection(
         with pytest.raises(MessageTooLarge):
             await hub.invoke(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, huge)
         assert hub.connected
+
+
+async def test_metrics_follow_the_connection(controller_sim: RunningSimulator) -> None:
+    metrics = OperatorMetrics()
+    hub = HubConnection(HubOptions(url=controller_sim.base_url, **FAST), metrics=metrics)
+    hub.on_connected(lambda: hub.invoke(ServerMethod.REGISTER_OPERATOR, True))
+    await hub.start()
+    try:
+        await hub.wait_connected(5)
+        with pytest.raises(HubError):
+            await hub.invoke(ServerMethod.REGISTER_POOL, TENANT, "bad")
+        await controller_sim.admin.fault("drop")
+        await eventually(lambda: hub.stats.connects == 2)
+        await hub.report(
+            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
+            WorkloadDeploymentStatusDto(tenant_id=TENANT, workload_rt_id="c" * 24, success=True),
+        )
+        await eventually(lambda: hub.outbox_depth == 0)
+        text = metrics.exposition().decode()
+    finally:
+        await hub.stop()
+    assert "communication_operator_hub_connected 1.0" in text
+    assert "communication_operator_hub_reconnects_total 1.0" in text
+    assert 'method="RegisterPoolAsync",outcome="error"' in text
+    assert 'method="RegisterOperatorAsync",outcome="ok"} 2.0' in text
+    assert "communication_operator_outbox_depth 0.0" in text
