@@ -436,23 +436,27 @@ def stop_cluster(state: ClusterState, grace: float = STOP_GRACE_S) -> list[int]:
         for name in reversed(COMPONENTS)
         if (pid := state.pids.get(name)) is not None and pid_is_running(pid, state.binaries.get(name))
     ]
+    # One at a time: the apiserver's shutdown still writes to etcd (its endpoint lease); with etcd
+    # already gone it hangs until SIGKILL.
     for name, pid in targets:
         logger.debug("stopping %s (pid %d)", name, pid)
         _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while any(pid_is_running(pid) for _, pid in targets) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for name, pid in targets:
-        if pid_is_running(pid):
-            logger.warning("%s (pid %d) ignored SIGTERM for %.0f s; sending SIGKILL", name, pid, grace)
-            _signal(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while any(pid_is_running(pid) for _, pid in targets):
-        if time.monotonic() > deadline:
-            still = [f"{name} (pid {pid})" for name, pid in targets if pid_is_running(pid)]
-            raise ClusterError("processes survived SIGKILL: " + ", ".join(still))
-        time.sleep(0.05)
+        if _wait_gone(pid, grace):
+            continue
+        logger.warning("%s (pid %d) ignored SIGTERM for %.0f s; sending SIGKILL", name, pid, grace)
+        _signal(pid, signal.SIGKILL)
+        if not _wait_gone(pid, 5.0):
+            raise ClusterError(f"{name} (pid {pid}) survived SIGKILL")
     return [pid for _, pid in targets]
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while pid_is_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _signal(pid: int, signum: int) -> None:
