@@ -66,6 +66,14 @@ class KubeObjects:
                 return None
             raise
 
+    async def list_custom(
+        self, group: str, version: str, plural: str, namespace: str
+    ) -> list[dict[str, Any]]:
+        listing = await self._custom.list_namespaced_custom_object(
+            group, version, namespace, plural, _request_timeout=self._timeout
+        )
+        return list(listing.get("items") or [])
+
     async def create_custom(
         self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> bool:

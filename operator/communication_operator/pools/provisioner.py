@@ -38,6 +38,10 @@ class ProvisionerPort(Protocol):
         self, group: str, version: str, plural: str, namespace: str, name: str
     ) -> Any | None: ...
 
+    async def list_custom(
+        self, group: str, version: str, plural: str, namespace: str
+    ) -> list[dict[str, Any]]: ...
+
     async def create_custom(
         self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> bool: ...
@@ -60,13 +64,34 @@ class PoolProvisioner:
         self._broker_user = broker_user or ""
         self._broker_password = broker_password or ""
 
-    async def pool_deployed(self, pool: DeployedPoolDto) -> bool:
-        """Make sure the pool's secret and CommunicationPool exist; True if the latter was created now."""
+    async def provisioned_pools(self) -> set[PoolKey]:
+        """Pools that already have a (live) CommunicationPool in the pool namespace, whatever its name."""
+        keys = set()
+        for item in await self._kube.list_custom(GROUP, VERSION, PLURAL, self.namespace):
+            if (item.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            spec = item.get("spec") or {}
+            if spec.get("tenantId") and spec.get("poolRtId"):
+                keys.add(PoolKey(str(spec["tenantId"]), str(spec["poolRtId"])))
+        return keys
+
+    async def pool_deployed(self, pool: DeployedPoolDto, *, provisioned: set[PoolKey] | None = None) -> bool:
+        """Make sure the pool's secret and CommunicationPool exist; True if the latter was created now.
+
+        A pool that some CommunicationPool in the pool namespace already names (for instance one an
+        administrator created by hand under another name) gets no second one. ``provisioned`` is that
+        set when the caller already listed it (the connect hook lists once for all pools).
+        """
         key = PoolKey(pool.tenant_id, pool.pool_rt_id)
         if not pool.tenant_id or not re.match(POOL_RT_ID_PATTERN, pool.pool_rt_id):
             log.warning(
                 "not provisioning pool %s: tenantId must be set and poolRtId be 24 lower-case hex digits", key
             )
+            return False
+        if provisioned is None:
+            provisioned = await self.provisioned_pools()
+        if key in provisioned:
+            log.debug("pool %s already has a CommunicationPool in %s", key, self.namespace)
             return False
         name = pool_resource_name(key)
         existing = await self._kube.get_custom(GROUP, VERSION, PLURAL, self.namespace, name)

@@ -368,9 +368,20 @@ class PoolRegistrationService:
 
     async def _provision_all(self, deployed: list[DeployedPoolDto]) -> None:
         assert self._provisioner is not None
+        if not deployed:
+            return
+        try:
+            provisioned = await self._provisioner.provisioned_pools()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "could not list CommunicationPools; deployed pools are provisioned at the next connect"
+            )
+            return
         for pool in deployed:
             try:
-                await self._provisioner.pool_deployed(pool)
+                await self._provisioner.pool_deployed(pool, provisioned=provisioned)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -84,6 +84,16 @@ class FakeKube:
         found = self.objects.get((plural, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
+    async def list_custom(
+        self, group: str, version: str, plural: str, namespace: str
+    ) -> list[dict[str, Any]]:
+        self.log.append(f"list {plural} {namespace}")
+        return [
+            copy.deepcopy(b)
+            for (kind, ns, _), b in self.objects.items()
+            if kind == plural and ns == namespace
+        ]
+
     async def create_custom(
         self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> bool:

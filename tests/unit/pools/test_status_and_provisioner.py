@@ -82,7 +82,7 @@ async def test_provisioner_creates_secret_then_pool_and_is_idempotent() -> None:
     assert await provisioner.pool_deployed(pool) is True
     assert await provisioner.pool_deployed(pool) is False
 
-    assert kube.log == [
+    assert [line for line in kube.log if line.startswith("create")] == [
         f"create secrets octo/{CR}-octo-mesh-connection",
         f"create communicationpools octo/{CR}",
     ]
@@ -120,3 +120,14 @@ def test_outcome_timestamps_are_utc() -> None:
     outcome = RegistrationOutcome.registered()
     assert outcome.at.tzinfo is UTC
     assert abs(datetime.now(UTC) - outcome.at) < timedelta(seconds=5)
+
+
+async def test_provisioner_does_not_duplicate_a_pool_named_by_another_object() -> None:
+    kube = FakeKube()
+    kube.add_pool("octo", "hand-made", "acme", POOL_A)
+    provisioner = PoolProvisioner(kube, namespace="octo", broker_user=None, broker_password=None)
+    assert await provisioner.pool_deployed(DeployedPoolDto(tenant_id="acme", pool_rt_id=POOL_A)) is False
+    assert [k for k in kube.objects if k[0] == "communicationpools"] == [
+        ("communicationpools", "octo", "hand-made")
+    ]
+    assert not [k for k in kube.objects if k[0] == "secrets"]
