@@ -141,7 +141,7 @@ def _run_build_script(progress: Progress) -> None:
     last_report = started
     while True:
         try:
-            line = lines.get(timeout=1.0)
+            line = lines.get(timeout=min(1.0, PROGRESS_INTERVAL_S))
         except queue.Empty:
             now = time.monotonic()
             if now - last_report >= PROGRESS_INTERVAL_S:
