@@ -74,7 +74,8 @@ async def test_values_layering_from_the_chart_repository(
     chart_repo: ChartRepo,
     tmp_path: Path,
 ) -> None:
-    assert chart_repo.charts == {"job": "0.1.0", "web": "0.1.0"}
+    assert chart_repo.charts["web"] == "0.1.0"
+    assert chart_repo.charts["job"] == "0.1.0"
     values = tmp_path / "values.yaml"
     values.write_text("config:\n  greeting: from-file\n  color: green\n")
     result = await kube_cluster.helm_async(
