@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-from pydantic import SecretStr
 
 from communication_operator.hub import HubConnection
-from communication_operator.hub.auth import ClientCredentialsTokenProvider
 from communication_operator.kube import KubeClient, KubeObjects
+from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from communication_operator.pools import (
     DeployedWorkloadsSource,
     PoolProvisioner,
@@ -41,6 +40,7 @@ from communication_operator.pools import (
     bind_to_hub,
 )
 from communication_operator.settings import Settings
+from communication_operator.version import package_version
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class OperatorContext:
     status: PoolStatusWriter
     registration: PoolRegistrationService
     provisioner: PoolProvisioner | None
+    metrics: OperatorMetrics
     in_process: bool = False
+    metrics_server: MetricsServer | None = None
     _started: bool = field(default=False, init=False)
     _stopped: bool = field(default=False, init=False)
 
@@ -80,6 +82,8 @@ class OperatorContext:
             settings.communication_controller_uri,
             settings.watch_namespace or "all namespaces",
         )
+        if not self.in_process:
+            self.metrics_server = start_metrics_server(self.metrics, settings.metrics.port)
         self.registration.start()
         await self.hub.start()
 
@@ -93,6 +97,8 @@ class OperatorContext:
             await self.status.close()
         finally:
             await self.kube.close()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
         log.info("stopped; pools stay registered until the controller notices the closed connection")
 
 
@@ -106,26 +112,14 @@ async def build_context(
 ) -> OperatorContext:
     """Create (but do not start) the clients and services for ``settings``."""
     options = settings.hub_options()
-    auth = settings.authentication
-    token_provider = None
-    if auth.enabled:
-        assert auth.issuer_uri is not None
-        assert auth.client_id is not None
-        if not auth.tenant_id:
-            log.warning(
-                "OPERATOR__AUTHENTICATION__TENANTID is not set; the controller expects the system tenant"
-            )
-        token_provider = ClientCredentialsTokenProvider(
-            issuer_uri=auth.issuer_uri,
-            client_id=auth.client_id,
-            client_secret=auth.client_secret or SecretStr(""),
-            tenant_id=auth.tenant_id,
-            verify_tls=settings.controller_verify_tls,
-            ca_file=str(settings.controller_ca_file) if settings.controller_ca_file else None,
-        )
+    if settings.authentication.enabled and not settings.authentication.tenant_id:
+        log.warning("OPERATOR__AUTHENTICATION__TENANTID is not set; the controller expects the system tenant")
+    token_provider = settings.token_provider()
+    metrics = OperatorMetrics()
+    metrics.set_build_info(package_version(), settings.mode_name)
     kube = await KubeClient.create(kubeconfig, kube_context)
     objects = KubeObjects(kube.api)
-    hub = HubConnection(options, token_provider=token_provider)
+    hub = HubConnection(options, token_provider=token_provider, metrics=metrics)
     registry = PoolRegistry()
     status = PoolStatusWriter(objects)
     provisioner = None
@@ -157,6 +151,7 @@ async def build_context(
         status=status,
         registration=registration,
         provisioner=provisioner,
+        metrics=metrics,
         in_process=in_process,
     )
 

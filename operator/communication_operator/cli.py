@@ -11,21 +11,14 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from communication_operator.settings import ConfigurationError, LogFormat, Settings, load_settings
+from communication_operator.version import package_version
 
 PROG = "communication-operator"
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
-
-
-def package_version() -> str:
-    try:
-        return version("communication-operator")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument("--no-liveness", action="store_true", help="do not serve /healthz")
+    check = commands.add_parser(
+        "check",
+        help="check settings, the controller, Kubernetes access and RBAC, and helm; exit 1 on failure",
+    )
+    check.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (default: in-cluster, then $KUBECONFIG)"
+    )
     commands.add_parser("crds", help="print the CommunicationPool CustomResourceDefinition")
     commands.add_parser("version", help="print the version")
     return parser
@@ -88,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(communication_pool_crd())
         return 0
+    if args.command == "check":
+        from communication_operator import check
+
+        return check.main(sys.stdout, args.kubeconfig)
     if args.command == "version":
         print(package_version())
         return 0

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from communication_operator.hub import HubOptions
+    from communication_operator.hub.auth import ClientCredentialsTokenProvider
 
 ENV_PREFIX = "OPERATOR__"
 
@@ -263,6 +264,24 @@ class Settings(BaseSettings):
                 "(the controller's base URL, e.g. https://octo.example.com/communication)"
             )
         return self.communication_controller_uri
+
+    def token_provider(self) -> ClientCredentialsTokenProvider | None:
+        """The hub's OAuth2 client-credentials token source, or ``None`` when authentication is off."""
+        from communication_operator.hub.auth import ClientCredentialsTokenProvider
+
+        auth = self.authentication
+        if not auth.enabled:
+            return None
+        assert auth.issuer_uri is not None
+        assert auth.client_id is not None
+        return ClientCredentialsTokenProvider(
+            issuer_uri=auth.issuer_uri,
+            client_id=auth.client_id,
+            client_secret=auth.client_secret or SecretStr(""),
+            tenant_id=auth.tenant_id,
+            verify_tls=self.controller_verify_tls,
+            ca_file=str(self.controller_ca_file) if self.controller_ca_file else None,
+        )
 
     def hub_options(self) -> HubOptions:
         """Connection options for :class:`communication_operator.hub.HubConnection`."""

@@ -13,37 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from communication_operator.app import OperatorThread
 from communication_operator.pools import GROUP, PLURAL, VERSION
-from communication_operator.resources import communication_pool_crd
 from communication_operator.settings import HealthSettings, Settings
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def pool_crd(kube_cluster: KubeCluster) -> dict[str, Any]:
-    """The CommunicationPool CRD, created once per run from the packaged manifest and Established."""
-    manifest = yaml.safe_load(communication_pool_crd())
-    rest = kube_cluster.rest()
-    status, body = rest.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", manifest)
-    if status not in (201, 409):
-        raise RuntimeError(f"the API server refused the CommunicationPool CRD: HTTP {status} {body}")
-    name = manifest["metadata"]["name"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        _, current = rest.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = {c["type"]: c["status"] for c in (current.get("status") or {}).get("conditions") or []}
-        if conditions.get("Established") == "True":
-            return dict(current)
-        time.sleep(0.2)
-    raise RuntimeError(f"CRD {name} not Established after 30 s")
 
 
 async def eventually(
