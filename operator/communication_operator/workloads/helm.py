@@ -245,7 +245,10 @@ class HelmCli:
             operation="rollback",
         )
 
-    async def list_releases(self, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+    async def list_releases(
+        self, namespace: str, selector: str | None = None, name_filter: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``helm list`` of every status; ``name_filter`` is helm's regular expression on release names."""
         version = await self.version()
         # helm 4 lists every status by default and has no --all; helm 3 needs it for pending/failed.
         args = ["list", "--namespace", namespace, "-o", "json", "--max", "10000"]
@@ -253,6 +256,8 @@ class HelmCli:
             args.append("--all")
         if selector:
             args += ["--selector", selector]
+        if name_filter:
+            args += ["--filter", name_filter]
         result = await self.run(args, operation="list")
         entries = json.loads(result.stdout or "[]")
         return [e for e in entries if isinstance(e, dict)]

@@ -1,0 +1,74 @@
+"""Which workloads run in which pool, for ``ReportDeployedStateAsync`` (the pools' reverse sync).
+
+Upstream cannot tell (it has no release → workload mapping and always reports ``workloadRtIds=[]``).
+Every release this operator installs carries helm ``--labels`` naming tenant, pool and workload
+(:func:`~.naming.release_labels`), and helm stores those labels on its release record, the Secret
+``sh.helm.release.v1.<release>.v<revision>`` (labels ``owner=helm``, ``status=<status>``). Helm's own
+``list --selector`` filters on the same labels but does not print them, so this source lists those
+records directly: one API call per report, selecting ``owner=helm``, ``status=deployed`` (only a
+release's current revision can be deployed; failed and pending ones are not healthy) and our
+``managed-by`` label.
+
+The tenant id comes back as its label value (:func:`~.naming.label_value`), which equals the tenant
+id for every id made of letters, digits, ``-``, ``_`` and ``.`` up to 63 characters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
+from communication_operator.workloads.naming import (
+    LABEL_MANAGED_BY,
+    LABEL_POOL_RT_ID,
+    LABEL_TENANT,
+    LABEL_WORKLOAD_RT_ID,
+    MANAGED_BY_VALUE,
+)
+
+log = logging.getLogger(__name__)
+
+DEPLOYED_RELEASES_SELECTOR = f"owner=helm,status=deployed,{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+
+
+class HelmReleaseWorkloads:
+    """:class:`~communication_operator.pools.DeployedWorkloadsSource` from helm's release records."""
+
+    def __init__(
+        self, api: client.ApiClient, namespace: str, request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    ) -> None:
+        self._core: Any = client.CoreV1Api(api)
+        self.namespace = namespace
+        self._timeout = request_timeout
+
+    async def workload_rt_ids_by_pool(self) -> Mapping[tuple[str, str], Sequence[str]]:
+        # Metadata only would do, but the core API has no metadata-only list; the release payload is
+        # read and dropped (it is helm's gzip'd release, never logged).
+        response = await self._core.list_namespaced_secret(
+            self.namespace,
+            label_selector=DEPLOYED_RELEASES_SELECTOR,
+            _preload_content=False,
+            _request_timeout=self._timeout,
+        )
+        listing = await response.json()
+        return workloads_from_labels(
+            (item.get("metadata") or {}).get("labels") or {} for item in listing.get("items") or []
+        )
+
+
+def workloads_from_labels(label_sets: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """``{(tenant, pool): sorted workload rt ids}`` from release-record labels (incomplete ones skipped)."""
+    result: dict[tuple[str, str], set[str]] = {}
+    for labels in label_sets:
+        tenant = labels.get(LABEL_TENANT)
+        pool = labels.get(LABEL_POOL_RT_ID)
+        workload = labels.get(LABEL_WORKLOAD_RT_ID)
+        if not (tenant and pool and workload):
+            log.debug("release record without tenant/pool/workload labels skipped: %s", labels.get("name"))
+            continue
+        result.setdefault((tenant, pool), set()).add(workload)
+    return {key: sorted(ids) for key, ids in sorted(result.items())}

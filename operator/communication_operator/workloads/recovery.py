@@ -1,0 +1,177 @@
+"""Releases stuck in ``pending-*`` (anchors §4.1, octo-spec §4.10).
+
+A helm process killed without a chance to clean up (SIGKILL, OOM, a node going away) leaves the
+release's newest revision in ``pending-install``, ``pending-upgrade`` or ``pending-rollback``; every
+later helm action on it fails with "another operation (install/upgrade/rollback) is in progress".
+
+Before acting on a release the deploy and undeploy flows call :func:`recover_pending_release`. It
+does nothing unless the newest revision is pending. The service runs at most one helm process per
+release, so a pending release with no helm of ours is stuck; a helm process outside our control (a
+human, or an orphan of a previous operator process in the same container) is waited for first, as
+it may still finish. Then:
+
+* with an earlier revision that was deployed (``deployed``, else the newest ``superseded``):
+  ``helm rollback`` to it, which brings back what last worked and unlocks the release;
+* with none (a first install that never finished): ``helm uninstall``, so the next install starts
+  clean.
+
+The caller reports the returned :class:`Recovery` to the controller as a progress message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from communication_operator.workloads.helm import HelmCli, HelmError
+
+log = logging.getLogger(__name__)
+
+PENDING_PREFIX = "pending-"
+#: Statuses of revisions that ran successfully at some point, in order of preference as rollback target.
+_ROLLBACK_TARGETS = ("deployed", "superseded")
+FOREIGN_HELM_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Recovery:
+    release: str
+    status: str
+    revision: int
+    action: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Recovered release {self.release} stuck in {self.status} (revision {self.revision}) "
+            f"with no helm process running: {self.action}"
+        )
+
+
+class RecoveryError(Exception):
+    """A stuck release could not be unlocked; the message says what was tried."""
+
+
+def pending_revision(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest revision if it is pending, else ``None`` (``history`` oldest first, as helm gives it)."""
+    if not history:
+        return None
+    newest = max(history, key=_revision)
+    return newest if str(newest.get("status", "")).startswith(PENDING_PREFIX) else None
+
+
+def rollback_target(history: list[dict[str, Any]], pending: int) -> int | None:
+    """Rollback target: the newest ``deployed`` revision before ``pending``, else the newest superseded."""
+    earlier = [entry for entry in history if _revision(entry) < pending]
+    for status in _ROLLBACK_TARGETS:
+        candidates = [_revision(entry) for entry in earlier if entry.get("status") == status]
+        if candidates:
+            return max(candidates)
+    return None
+
+
+def foreign_helm_processes(release: str, namespace: str, proc: Path = Path("/proc")) -> list[int]:
+    """PIDs of other helm processes whose arguments name ``release`` in ``namespace`` (Linux only)."""
+    found: list[int] = []
+    own = os.getpid()
+    with contextlib.suppress(OSError):
+        for entry in proc.iterdir():
+            if not entry.name.isdigit() or int(entry.name) == own:
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            args = [arg.decode(errors="replace") for arg in argv if arg]
+            if not args or "helm" not in Path(args[0]).name:
+                continue
+            if release in args and _names_namespace(args, namespace):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def _names_namespace(args: list[str], namespace: str) -> bool:
+    for index, arg in enumerate(args):
+        if arg in ("--namespace", "-n") and index + 1 < len(args) and args[index + 1] == namespace:
+            return True
+        if arg in (f"--namespace={namespace}", f"-n={namespace}"):
+            return True
+    return False
+
+
+async def wait_for_foreign_helm(release: str, namespace: str, timeout: float) -> list[int]:
+    """Wait (checking once a second) until no other helm works on the release; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    pids = foreign_helm_processes(release, namespace)
+    if pids:
+        log.warning(
+            "release %s: helm process(es) %s not started by this operator are working on it; "
+            "waiting up to %.0f s",
+            release,
+            pids,
+            timeout,
+        )
+    while pids and time.monotonic() < deadline:
+        await asyncio.sleep(FOREIGN_HELM_POLL_SECONDS)
+        pids = foreign_helm_processes(release, namespace)
+    return pids
+
+
+async def recover_pending_release(
+    helm: HelmCli,
+    release: str,
+    namespace: str,
+    *,
+    timeout_seconds: float,
+    foreign_wait_seconds: float | None = None,
+) -> Recovery | None:
+    """Unlock ``release`` if its newest revision is pending; ``None`` if it was not stuck.
+
+    Raises :class:`RecoveryError` when another helm keeps working on the release past the wait, or
+    when the rollback/uninstall fails (with helm's redacted error).
+    """
+    history = await helm.history(release, namespace)
+    pending = pending_revision(history)
+    if pending is None:
+        return None
+    still_running = await wait_for_foreign_helm(
+        release, namespace, timeout_seconds if foreign_wait_seconds is None else foreign_wait_seconds
+    )
+    if still_running:
+        raise RecoveryError(
+            f"release {release} is {pending.get('status')} and helm process(es) {still_running} not started "
+            "by this operator are still working on it; not interfering"
+        )
+    history = await helm.history(release, namespace)  # it may have finished meanwhile
+    pending = pending_revision(history)
+    if pending is None:
+        return None
+    status = str(pending.get("status"))
+    revision = _revision(pending)
+    target = rollback_target(history, revision)
+    log.warning("release %s is stuck in %s at revision %d; recovering", release, status, revision)
+    try:
+        if target is not None:
+            await helm.rollback(release, namespace, target, timeout_seconds)
+            action = f"rolled back to revision {target}"
+        else:
+            await helm.uninstall(release, namespace, timeout_seconds)
+            action = "uninstalled it (it was never deployed)"
+    except HelmError as exc:
+        raise RecoveryError(f"release {release} is stuck in {status} and recovery failed: {exc}") from None
+    recovery = Recovery(release, status, revision, action)
+    log.warning("%s", recovery.message)
+    return recovery
+
+
+def _revision(entry: dict[str, Any]) -> int:
+    try:
+        return int(entry.get("revision", 0))
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,103 @@
+"""The per-release Secret ``{release}-octo-secrets`` (octo-spec §4.7).
+
+It holds the plaintext of every secret-flagged override and injected secret of one workload, one data
+key per dotted path (:attr:`RenderedValues.secret_data`); the values files only reference it. On every
+deploy it is replaced as a whole when there is secret data and deleted when there is none, so a secret
+removed from the workload disappears from the cluster too. Undeploy deletes it.
+
+Values never reach a log line: only names and key counts are logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
+from communication_operator.workloads.naming import ANNOTATION_WORKLOAD_NAME
+
+log = logging.getLogger(__name__)
+
+
+class SecretStore(Protocol):
+    """What the workload service needs for per-release Secrets (a fake in unit tests)."""
+
+    async def apply(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str],
+        workload_name: str,
+    ) -> None: ...
+
+    async def delete(self, namespace: str, name: str) -> bool: ...
+
+
+class ReleaseSecrets:
+    """Per-release Secrets through kubernetes-asyncio."""
+
+    def __init__(self, api: client.ApiClient, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+        # Any: the generated stubs want V1Secret models; a plain dict body is what we send.
+        self._core: Any = client.CoreV1Api(api)
+        self._timeout = request_timeout
+
+    async def apply(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str],
+        workload_name: str,
+    ) -> None:
+        """Create the Secret, or replace it whole (keys no longer present go away)."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "annotations": {ANNOTATION_WORKLOAD_NAME: workload_name},
+            },
+            "data": {key: base64.b64encode(value.encode()).decode("ascii") for key, value in data.items()},
+        }
+        try:
+            await self._core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+            log.info("created Secret %s/%s with %d key(s)", namespace, name, len(data))
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise SecretError(namespace, name, "create", exc) from None
+        try:
+            # PUT without a resourceVersion: last writer wins, which is right for an object only we own.
+            await self._core.replace_namespaced_secret(name, namespace, body, _request_timeout=self._timeout)
+        except ApiException as exc:
+            raise SecretError(namespace, name, "replace", exc) from None
+        log.info("replaced Secret %s/%s with %d key(s)", namespace, name, len(data))
+
+    async def delete(self, namespace: str, name: str) -> bool:
+        """Delete the Secret; False when it did not exist."""
+        try:
+            await self._core.delete_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise SecretError(namespace, name, "delete", exc) from None
+        log.info("deleted Secret %s/%s", namespace, name)
+        return True
+
+
+class SecretError(Exception):
+    """The API server refused a per-release Secret operation; the message names the Secret."""
+
+    def __init__(self, namespace: str, name: str, operation: str, exc: ApiException) -> None:
+        # The API's reason only (never the body, which could echo the data we sent).
+        super().__init__(f"could not {operation} Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}")
+        self.status = exc.status

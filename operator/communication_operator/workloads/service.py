@@ -1,0 +1,652 @@
+"""Workload deploy and undeploy, from the controller's pushes to helm and back (octo-spec §4, issue 5).
+
+:class:`WorkloadService` is a plain async class. Its two hub handlers validate and schedule, then
+return at once (the hub dispatches pushes one at a time); the helm work runs as one task per push.
+
+Rules the scheduling keeps:
+
+* One helm process per release at a time. A newer deploy of the same workload cancels the older one
+  and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. Cancelling
+  sends SIGTERM to helm's process group (helm then marks the release failed instead of leaving it
+  locked; with rollback-on-failure it rolls back), SIGKILL after the grace period.
+* At most ``max_concurrent`` deploys and undeploys run helm at once (``OPERATOR__HELM__MAXCONCURRENT``).
+* A cancelled deploy reports nothing: a superseded deploy is followed by its successor's status, an
+  undeploy has set the workload Undeployed in the controller already, and at shutdown the workload
+  stays Pending, which the controller re-dispatches when the pool registers again. A failure status
+  here would overwrite the successor's truth with a stale ``Error``.
+
+Deploy: validate (names, repository, chart version, values) → repository (``helm repo add`` +
+``repo update``, or ``helm registry login`` for ``oci://`` with credentials) → values files in a
+private temporary directory (removed afterwards) → the per-release Secret → recovery of a release
+stuck in ``pending-*`` (reported as progress) → chart version for reconciliations → server-side dry
+run → ``helm upgrade --install --wait`` while :class:`~.watcher.ReleaseWatcher` reports live signals
+and may stop helm early (fail-fast) → the final status, always after the deploy's last progress
+report. Every text sent is redacted of the deploy's secrets and bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from communication_operator.contracts import (
+    ServerMethod,
+    WorkloadDeployedDto,
+    WorkloadDeploymentProgressDto,
+    WorkloadDeploymentStatusDto,
+    WorkloadUndeployedDto,
+)
+from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
+from communication_operator.workloads.naming import (
+    NamingError,
+    release_labels,
+    release_name,
+    release_secret_name,
+)
+from communication_operator.workloads.recovery import RecoveryError, recover_pending_release
+from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.workloads.repository import (
+    ChartSource,
+    RepositoryError,
+    RepositoryKind,
+    chart_source,
+    validate_chart_version,
+)
+from communication_operator.workloads.secrets import SecretError, SecretStore
+from communication_operator.workloads.signals import FailFastPolicy, describe
+from communication_operator.workloads.values import (
+    OperatorContext as ValuesContext,
+)
+from communication_operator.workloads.values import (
+    RenderedValues,
+    ValuesError,
+    render_values,
+    secret_values,
+)
+from communication_operator.workloads.watcher import DeployWatcher, ProgressSink, WatcherFactory
+
+if TYPE_CHECKING:
+    from communication_operator.metrics import OperatorMetrics
+    from communication_operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
+STATUS_LIMIT = 4000
+
+
+class ReportPort(Protocol):
+    """What the service needs from :class:`communication_operator.hub.HubConnection`."""
+
+    async def report(self, method: ServerMethod, *args: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkloadOptions:
+    """How deploys run; :meth:`from_settings` reads the ``OPERATOR__HELM__*`` settings."""
+
+    namespace: str = "octo"
+    timeout_seconds: float = 300.0
+    history_max: int = 5
+    max_concurrent: int = 4
+    fail_fast: FailFastPolicy = field(default_factory=FailFastPolicy)
+    dry_run: bool = True
+    status_limit: int = STATUS_LIMIT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkloadOptions:
+        return cls(
+            namespace=settings.pool_namespace,
+            timeout_seconds=settings.helm.timeout_seconds,
+            history_max=settings.helm.history_max,
+            max_concurrent=settings.helm.max_concurrent,
+        )
+
+
+def values_context_from_settings(settings: Settings) -> ValuesContext:
+    """The operator's part of every workload's values (octo-spec §4.6/4.7), from its settings."""
+    from communication_operator.workloads.values import ClusterDependencies, ClusterSecrets, IngressDefaults
+
+    deps = settings.cluster_dependencies
+    cluster_secrets = settings.cluster_secrets
+
+    def plain(secret: Any) -> str | None:
+        return secret.get_secret_value() if secret is not None else None
+
+    return ValuesContext(
+        pool_namespace=settings.pool_namespace,
+        instance_prefix=settings.instance_prefix,
+        communication_controller_uri=settings.communication_controller_uri,
+        workload_communication_controller_uri=settings.workload_communication_controller_uri,
+        reporting_service_uri=settings.reporting_service_uri,
+        auth_uri=settings.auth_uri,
+        image_registry=settings.image_registry,
+        cluster_dependencies=ClusterDependencies(
+            mongodb_host=deps.mongodb_host,
+            mongodb_replica_set=deps.mongodb_replica_set,
+            rabbit_mq_host=deps.rabbitmq_host,
+            rabbit_mq_user=deps.rabbitmq_user,
+            stream_data_host=deps.stream_data_host,
+            stream_data_user=deps.stream_data_user,
+            system_database_name=deps.system_database_name,
+            stream_data_schema_instance_prefix=deps.stream_data_schema_instance_prefix,
+        ),
+        ingress=IngressDefaults(
+            class_name=settings.ingress.class_name,
+            cluster_issuer=settings.ingress.cluster_issuer,
+            tls=settings.ingress.tls,
+            annotations=tuple((a.name, a.value) for a in settings.ingress.annotations),
+        ),
+        broker_password=plain(settings.broker_password),
+        root_ca_certificate=settings.root_ca_certificate,
+        cluster_secrets=ClusterSecrets(
+            mongodb_user_password=plain(cluster_secrets.mongodb_user_password),
+            mongodb_admin_password=plain(cluster_secrets.mongodb_admin_password),
+            stream_data_password=plain(cluster_secrets.stream_data_password),
+        ),
+    )
+
+
+class DeployFailed(Exception):
+    """A deploy failed; the message is what the controller will see (before redaction and bounding)."""
+
+
+@dataclass(eq=False)
+class _Run:
+    """The latest scheduled helm work for one release."""
+
+    kind: str  # "deploy" or "undeploy"
+    workload_rt_id: str
+    task: asyncio.Task[None]
+    cancel_reason: str | None = None
+
+    def cancel_once(self, reason: str) -> None:
+        # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
+        if self.cancel_reason is None and not self.task.done():
+            self.cancel_reason = reason
+            self.task.cancel()
+
+
+@dataclass
+class DeployStats:
+    """Counters for tests, benchmarks and logs."""
+
+    deploys_started: int = 0
+    deploys_succeeded: int = 0
+    deploys_failed: int = 0
+    deploys_cancelled: int = 0
+    failed_fast: int = 0
+    recoveries: int = 0
+    undeploys: int = 0
+    running: int = 0
+    peak_running: int = 0
+
+
+class WorkloadService:
+    """Handles ``WorkloadDeployedAsync`` and ``WorkloadUndeployedAsync``."""
+
+    def __init__(
+        self,
+        hub: ReportPort,
+        helm: HelmCli,
+        secrets: SecretStore,
+        watcher_factory: WatcherFactory,
+        values_context: ValuesContext,
+        options: WorkloadOptions | None = None,
+        *,
+        metrics: OperatorMetrics | None = None,
+    ) -> None:
+        self._hub = hub
+        self._helm = helm
+        self._secrets = secrets
+        self._watcher_factory = watcher_factory
+        self._values = values_context
+        self.options = options or WorkloadOptions(namespace=values_context.pool_namespace)
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(self.options.max_concurrent)
+        self._runs: dict[str, _Run] = {}
+        self._closing = False
+        self._repo_locks: dict[str, asyncio.Lock] = {}
+        # alias -> (credentials fingerprint, monotonic time the last successful refresh started)
+        self._repo_refreshed: dict[str, tuple[str, float]] = {}
+        self.stats = DeployStats()
+
+    # -- hub handlers ---------------------------------------------------------------------------------
+
+    async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
+        """Schedule the deploy and return; the outcome is reported by the deploy task."""
+        if self._closing:
+            log.warning("ignoring deploy of workload %s: the operator is shutting down", dto.workload_rt_id)
+            return
+        try:
+            release = release_name(dto.tenant_id, dto.workload_rt_id)
+        except NamingError as exc:
+            log.error("refusing deploy of workload %r: %s", dto.workload_rt_id, exc)
+            await self._report_status(dto, False, f"Invalid workload: {exc}", ())
+            return
+        self._schedule(release, "deploy", dto.workload_rt_id, lambda: self._deploy(dto, release))
+
+    async def on_workload_undeployed(self, dto: WorkloadUndeployedDto) -> None:
+        """Cancel any deploy of the release, then schedule ``helm uninstall`` and the Secret's deletion."""
+        if self._closing:
+            log.warning("ignoring undeploy of workload %s: the operator is shutting down", dto.workload_rt_id)
+            return
+        try:
+            release = release_name(dto.tenant_id, dto.workload_rt_id)
+        except NamingError as exc:
+            log.error("ignoring undeploy of workload %r: %s", dto.workload_rt_id, exc)
+            return
+        self._schedule(release, "undeploy", dto.workload_rt_id, lambda: self._undeploy(dto, release))
+
+    async def shutdown(self) -> None:
+        """Cancel every run (SIGTERM to helm) and wait until all have stopped; later pushes are ignored."""
+        self._closing = True
+        runs = list(self._runs.values())
+        for run in runs:
+            run.cancel_once("shutdown")
+        if runs:
+            log.info("stopping %d workload run(s)", len(runs))
+            await asyncio.gather(*(run.task for run in runs), return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Wait until no run is scheduled (tests and benchmarks)."""
+        while self._runs:
+            await asyncio.gather(*(run.task for run in list(self._runs.values())), return_exceptions=True)
+
+    def busy_releases(self) -> list[str]:
+        return sorted(self._runs)
+
+    # -- scheduling -----------------------------------------------------------------------------------
+
+    def _schedule(
+        self, release: str, kind: str, workload_rt_id: str, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        previous = self._runs.get(release)
+        if previous is not None:
+            reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
+            if not previous.task.done():
+                log.info("release %s: %s %s; stopping it", release, previous.kind, reason)
+            previous.cancel_once(reason)
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await asyncio.wait({previous.task})  # its own errors are its own; only the order matters
+            await work()
+
+        task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
+        run = _Run(kind, workload_rt_id, task)
+        self._runs[release] = run
+
+        def forget(_: asyncio.Task[None]) -> None:
+            if self._runs.get(release) is run:
+                del self._runs[release]
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s of release %s crashed", kind, release, exc_info=task.exception())
+
+        task.add_done_callback(forget)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> Any:
+        async with self._slots:
+            self.stats.running += 1
+            self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+            try:
+                yield
+            finally:
+                self.stats.running -= 1
+
+    # -- deploy ---------------------------------------------------------------------------------------
+
+    async def _deploy(self, dto: WorkloadDeployedDto, release: str) -> None:
+        self.stats.deploys_started += 1
+        secrets = secret_values(dto, self._values)
+        started = time.monotonic()
+        try:
+            source = chart_source(dto.repository_url, dto.chart_name)
+            version = validate_chart_version(dto.chart_version)
+            rendered = render_values(dto, self._values)
+        except (RepositoryError, ValuesError, NamingError) as exc:
+            self.stats.deploys_failed += 1
+            await self._report_status(dto, False, f"Invalid workload: {exc}", secrets)
+            return
+        log.info(
+            "deploying workload %s (%s) as release %s in %s: chart %s %s",
+            dto.workload_rt_id,
+            dto.workload_name,
+            release,
+            self.options.namespace,
+            source.chart_ref,
+            version or "(newest)",
+        )
+        try:
+            async with self._slot():
+                message = await self._deploy_release(dto, release, source, version, rendered, secrets)
+        except asyncio.CancelledError:
+            self.stats.deploys_cancelled += 1
+            log.info("deploy of release %s cancelled; no status reported", release)
+            raise
+        except DeployFailed as exc:
+            self.stats.deploys_failed += 1
+            await self._report_status(dto, False, str(exc), secrets)
+        except (HelmError, RecoveryError, SecretError) as exc:
+            self.stats.deploys_failed += 1
+            await self._report_status(dto, False, str(exc), secrets)
+        except Exception as exc:
+            self.stats.deploys_failed += 1
+            log.exception("deploy of release %s failed unexpectedly", release)
+            await self._report_status(
+                dto, False, f"Deploy failed in the operator: {type(exc).__name__}: {exc}", secrets
+            )
+        else:
+            self.stats.deploys_succeeded += 1
+            log.info("release %s deployed in %.1f s: %s", release, time.monotonic() - started, message)
+            await self._report_status(dto, True, message, secrets)
+
+    async def _deploy_release(
+        self,
+        dto: WorkloadDeployedDto,
+        release: str,
+        source: ChartSource,
+        version: str | None,
+        rendered: RenderedValues,
+        secrets: frozenset[str],
+    ) -> str:
+        namespace = self.options.namespace
+        await self._prepare_repository(source, dto)
+        with _values_files(rendered) as files:
+            await self._reconcile_secret(dto, rendered)
+            recovery = await recover_pending_release(
+                self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
+            )
+            if recovery is not None:
+                self.stats.recoveries += 1
+                await self._report_progress(dto, recovery.message, secrets)
+            version = await self._resolve_version(dto, release, version)
+            upgrade = _UpgradeArgs(
+                release=release,
+                chart_ref=source.chart_ref,
+                namespace=namespace,
+                values_files=files,
+                chart_version=version,
+                labels=release_labels(dto),
+                secrets=secrets,
+            )
+            if self.options.dry_run:
+                await self._upgrade(upgrade, dry_run=True)
+            await self._upgrade_watched(dto, upgrade)
+        return await self._success_message(release, source.chart_name, version)
+
+    async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
+        username = dto.repository_username or None
+        password = dto.repository_password or None
+        if source.kind is RepositoryKind.OCI:
+            if username and password and source.registry_host:
+                await self._helm.registry_login(source.registry_host, username, password)
+            return
+        alias = source.alias
+        assert alias is not None
+        fingerprint = _fingerprint(source.repository_url, username, password)
+        requested = time.monotonic()
+        lock = self._repo_locks.setdefault(alias, asyncio.Lock())
+        async with lock:
+            # Another deploy refreshed this repository after we asked: its index is fresh enough.
+            known = self._repo_refreshed.get(alias)
+            if known is not None and known[0] == fingerprint and known[1] >= requested:
+                return
+            refresh_started = time.monotonic()
+            try:
+                await self._helm.repo_add(alias, source.repository_url, username, password)
+                await self._helm.repo_update(alias)
+            except HelmError as exc:
+                self._repo_refreshed.pop(alias, None)
+                raise DeployFailed(f"Chart repository {redact(source.repository_url)}: {exc}") from None
+            self._repo_refreshed[alias] = (fingerprint, refresh_started)
+
+    async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
+        namespace = self.options.namespace
+        if rendered.secret_data:
+            labels = release_labels(dto)
+            await self._secrets.apply(
+                namespace, rendered.secret_name, rendered.secret_data, labels, dto.workload_name
+            )
+        else:
+            await self._secrets.delete(namespace, rendered.secret_name)
+
+    async def _resolve_version(
+        self, dto: WorkloadDeployedDto, release: str, version: str | None
+    ) -> str | None:
+        """octo-spec §4.8: a reconciliation without a pinned version keeps the installed chart version."""
+        if version is not None or not dto.is_reconciliation:
+            return version
+        try:
+            releases = await self._helm.list_releases(self.options.namespace, name_filter=f"^{release}$")
+        except HelmError as exc:
+            log.warning(
+                "release %s: cannot read the installed chart version (%s); using the newest", release, exc
+            )
+            return None
+        prefix = f"{dto.chart_name}-"
+        for entry in releases:
+            chart = str(entry.get("chart", ""))
+            if entry.get("name") == release and chart.startswith(prefix) and len(chart) > len(prefix):
+                installed = chart[len(prefix) :]
+                log.info(
+                    "release %s: reconciliation keeps the installed chart version %s", release, installed
+                )
+                return installed
+        return None
+
+    async def _upgrade(self, args: _UpgradeArgs, *, dry_run: bool) -> None:
+        operation = "dry-run" if dry_run else "upgrade"
+        started = time.monotonic()
+        result = "failure"
+        try:
+            await self._helm.upgrade_install(
+                args.release,
+                args.chart_ref,
+                namespace=args.namespace,
+                values_files=args.values_files,
+                chart_version=args.chart_version,
+                timeout_seconds=self.options.timeout_seconds,
+                history_max=self.options.history_max,
+                labels=args.labels,
+                dry_run=dry_run,
+                secrets=args.secrets,
+            )
+            result = "success"
+        except asyncio.CancelledError:
+            result = "cancelled"
+            raise
+        except HelmError as exc:
+            result = "timeout" if exc.timed_out else "failure"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.record_helm_run(operation, result, time.monotonic() - started)
+
+    async def _upgrade_watched(self, dto: WorkloadDeployedDto, args: _UpgradeArgs) -> None:
+        """The real upgrade, with live progress; stops helm early when the watcher calls a signal fatal."""
+        watcher = self._watcher_factory(
+            args.release, args.namespace, self._progress_sink(dto, args.secrets), sorted(args.secrets)
+        )
+        await watcher.start()
+        helm_task = asyncio.create_task(self._upgrade(args, dry_run=False), name=f"helm-{args.release}")
+        fatal_task = asyncio.create_task(watcher.fatal.wait(), name=f"fatal-{args.release}")
+        try:
+            done, _ = await asyncio.wait({helm_task, fatal_task}, return_when=asyncio.FIRST_COMPLETED)
+            if helm_task in done:
+                try:
+                    helm_task.result()
+                except HelmError as exc:
+                    raise DeployFailed(_with_diagnostics(str(exc), watcher.snapshot())) from None
+                return
+            fatal = watcher.fatal_signals()
+            helm_task.cancel()
+            await _settle(helm_task)
+            self.stats.failed_fast += 1
+            raise DeployFailed(_fail_fast_message(args.release, fatal, watcher, self.options.timeout_seconds))
+        finally:
+            fatal_task.cancel()
+            if not helm_task.done():
+                helm_task.cancel()
+            await _settle(helm_task)
+            await watcher.stop()
+
+    async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
+        try:
+            history = await self._helm.history(release, self.options.namespace, max_revisions=1)
+        except HelmError:
+            history = []
+        if not history:
+            return f"Deployed {chart_name} {version or ''}".rstrip()
+        latest = history[-1]
+        chart = str(latest.get("chart", ""))
+        prefix = f"{chart_name}-"
+        installed = chart[len(prefix) :] if chart.startswith(prefix) else (version or chart)
+        return f"Deployed revision {latest.get('revision')} of {chart_name} {installed}".rstrip()
+
+    # -- undeploy -------------------------------------------------------------------------------------
+
+    async def _undeploy(self, dto: WorkloadUndeployedDto, release: str) -> None:
+        namespace = self.options.namespace
+        secret_name = release_secret_name(release)
+        try:
+            async with self._slot():
+                await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
+                secret_deleted = await self._secrets.delete(namespace, secret_name)
+        except asyncio.CancelledError:
+            log.info("undeploy of release %s cancelled", release)
+            raise
+        except (HelmError, SecretError) as exc:
+            # The contract has no undeploy status; the log and the controller's next attempt are all.
+            log.error("undeploy of workload %s (release %s) failed: %s", dto.workload_rt_id, release, exc)
+            return
+        self.stats.undeploys += 1
+        log.info(
+            "undeployed workload %s: release %s uninstalled%s",
+            dto.workload_rt_id,
+            release,
+            f", Secret {secret_name} deleted" if secret_deleted else "",
+        )
+
+    # -- reports --------------------------------------------------------------------------------------
+
+    def _progress_sink(self, dto: WorkloadDeployedDto, secrets: Iterable[str]) -> ProgressSink:
+        secret_list = frozenset(secrets)
+
+        async def sink(text: str) -> None:
+            await self._report_progress(dto, text, secret_list)
+
+        return sink
+
+    async def _report_progress(self, dto: WorkloadDeployedDto, text: str, secrets: Iterable[str]) -> None:
+        message = truncate_middle(redact(text, secrets), self.options.status_limit)
+        await self._hub.report(
+            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS,
+            WorkloadDeploymentProgressDto(
+                tenant_id=dto.tenant_id,
+                workload_name=dto.workload_name,
+                workload_rt_id=dto.workload_rt_id,
+                message=message,
+            ),
+        )
+
+    async def _report_status(
+        self, dto: WorkloadDeployedDto, success: bool, text: str, secrets: Iterable[str]
+    ) -> None:
+        message = truncate_middle(redact(text, secrets), self.options.status_limit)
+        if not success:
+            log.warning(
+                "deploy of workload %s (%s) failed: %s",
+                dto.workload_rt_id,
+                dto.workload_name,
+                truncate_middle(message, 600, separator=" "),
+            )
+        await self._hub.report(
+            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
+            WorkloadDeploymentStatusDto(
+                tenant_id=dto.tenant_id,
+                workload_name=dto.workload_name,
+                workload_rt_id=dto.workload_rt_id,
+                success=success,
+                status_message=message,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class _UpgradeArgs:
+    release: str
+    chart_ref: str
+    namespace: str
+    values_files: Sequence[Path]
+    chart_version: str | None
+    labels: dict[str, str]
+    secrets: frozenset[str]
+
+
+def _with_diagnostics(error: str, snapshot: str) -> str:
+    return f"{error}{DIAGNOSTICS_HEADER}{snapshot}" if snapshot else error
+
+
+def _fail_fast_message(
+    release: str, fatal: Sequence[Any], watcher: DeployWatcher, timeout_seconds: float
+) -> str:
+    causes = "; ".join(describe(signal, limit=400) for signal in fatal[:3]) or "a fatal failure signal"
+    head = (
+        f"helm upgrade --install of {release} stopped early (fail-fast) instead of waiting up to "
+        f"{timeout_seconds:g} s: {causes}"
+    )
+    return _with_diagnostics(head, watcher.snapshot())
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    """Wait until ``task`` has finished, even through our own cancellation (re-raised afterwards).
+
+    helm's SIGTERM grace period runs inside that task; leaving early would let the next helm of the
+    same release start while this one still runs.
+    """
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, HelmCancelled | HelmError):
+            log.debug("helm task ended with %r", exc)
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+@contextlib.contextmanager
+def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
+    """The values documents as files (mode 0600) in a private temporary directory, removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix=f"octo-values-{rendered.release}-"))  # mode 0700
+    try:
+        paths = []
+        for name, text in rendered.files():
+            path = directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            paths.append(path)
+        yield paths
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _fingerprint(url: str, username: str | None, password: str | None) -> str:
+    material = "\0".join((url, username or "", password or ""))
+    return hashlib.sha256(material.encode()).hexdigest()
