@@ -73,7 +73,7 @@ from communication_operator.workloads.values import (
     render_values,
     secret_values,
 )
-from communication_operator.workloads.watcher import DeployWatcher, ProgressSink, WatcherFactory
+from communication_operator.workloads.watcher import ProgressSink, WatcherFactory
 
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
@@ -168,6 +168,7 @@ class _Run:
     kind: str  # "deploy" or "undeploy"
     workload_rt_id: str
     task: asyncio.Task[None]
+    dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
 
     def cancel_once(self, reason: str) -> None:
@@ -234,7 +235,19 @@ class WorkloadService:
             log.error("refusing deploy of workload %r: %s", dto.workload_rt_id, exc)
             await self._report_status(dto, False, f"Invalid workload: {exc}", ())
             return
-        self._schedule(release, "deploy", dto.workload_rt_id, lambda: self._deploy(dto, release))
+        previous = self._runs.get(release)
+        if (
+            previous is not None
+            and previous.kind == "deploy"
+            and previous.cancel_reason is None
+            and not previous.task.done()
+            and _same_deploy(previous.dto, dto)
+        ):
+            # The controller re-dispatches Pending workloads when a pool registers again (after a
+            # reconnect); restarting an identical helm run would only delay the status it waits for.
+            log.info("release %s: identical deploy already in progress; not restarting it", release)
+            return
+        self._schedule(release, "deploy", dto.workload_rt_id, lambda: self._deploy(dto, release), dto)
 
     async def on_workload_undeployed(self, dto: WorkloadUndeployedDto) -> None:
         """Cancel any deploy of the release, then schedule ``helm uninstall`` and the Secret's deletion."""
@@ -269,7 +282,12 @@ class WorkloadService:
     # -- scheduling -----------------------------------------------------------------------------------
 
     def _schedule(
-        self, release: str, kind: str, workload_rt_id: str, work: Callable[[], Awaitable[None]]
+        self,
+        release: str,
+        kind: str,
+        workload_rt_id: str,
+        work: Callable[[], Awaitable[None]],
+        dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
         if previous is not None:
@@ -284,7 +302,7 @@ class WorkloadService:
             await work()
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
-        run = _Run(kind, workload_rt_id, task)
+        run = _Run(kind, workload_rt_id, task, dto)
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
@@ -490,11 +508,15 @@ class WorkloadService:
                 except HelmError as exc:
                     raise DeployFailed(_with_diagnostics(str(exc), watcher.snapshot())) from None
                 return
-            fatal = watcher.fatal_signals()
+            # Explain with what is wrong now, before helm's rollback deletes the failing pods.
+            message = _fail_fast_message(
+                args.release, watcher.fatal_signals(), watcher.snapshot(), self.options.timeout_seconds
+            )
+            await watcher.stop()
             helm_task.cancel()
             await _settle(helm_task)
             self.stats.failed_fast += 1
-            raise DeployFailed(_fail_fast_message(args.release, fatal, watcher, self.options.timeout_seconds))
+            raise DeployFailed(message)
         finally:
             fatal_task.cancel()
             if not helm_task.done():
@@ -595,19 +617,24 @@ class _UpgradeArgs:
     secrets: frozenset[str]
 
 
+def _same_deploy(running: WorkloadDeployedDto | None, new: WorkloadDeployedDto) -> bool:
+    """Same workload spec; ``isReconciliation`` is how the controller marks a re-dispatch, not a change."""
+    if running is None:
+        return False
+    return running.model_dump(exclude={"is_reconciliation"}) == new.model_dump(exclude={"is_reconciliation"})
+
+
 def _with_diagnostics(error: str, snapshot: str) -> str:
     return f"{error}{DIAGNOSTICS_HEADER}{snapshot}" if snapshot else error
 
 
-def _fail_fast_message(
-    release: str, fatal: Sequence[Any], watcher: DeployWatcher, timeout_seconds: float
-) -> str:
+def _fail_fast_message(release: str, fatal: Sequence[Any], snapshot: str, timeout_seconds: float) -> str:
     causes = "; ".join(describe(signal, limit=400) for signal in fatal[:3]) or "a fatal failure signal"
     head = (
         f"helm upgrade --install of {release} stopped early (fail-fast) instead of waiting up to "
         f"{timeout_seconds:g} s: {causes}"
     )
-    return _with_diagnostics(head, watcher.snapshot())
+    return _with_diagnostics(head, snapshot)
 
 
 async def _settle(task: asyncio.Task[None]) -> None:

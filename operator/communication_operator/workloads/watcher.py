@@ -14,10 +14,11 @@ server ends a watch (its timeout) it is reopened from the last resourceVersion s
 included), and when that version has expired (HTTP 410 Gone) the watch lists again and forgets objects
 that disappeared meanwhile.
 
-Whenever the formatted signal text changes, it is handed to ``on_progress`` (the deploy sends it as a
-progress report). A third task sleeps until :meth:`SignalSet.next_deadline`, so a problem that turns
-fatal by persisting alone is noticed on time without any polling. :attr:`ReleaseWatcher.fatal` is set
-as soon as the fail-fast policy calls a signal hopeless; the deploy then stops helm.
+Whenever the formatted signal text changes (and is not empty), it is handed to ``on_progress``
+(the deploy sends it as a progress report). A third task sleeps until
+:meth:`SignalSet.next_deadline`, so a problem that turns fatal by persisting alone is noticed on
+time without any polling. :attr:`ReleaseWatcher.fatal` is set as soon as the fail-fast policy calls a
+signal hopeless; the deploy then stops helm.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 
 ProgressSink = Callable[[str], Awaitable[None]]
 
-#: Sent when every signal reported before has cleared while helm still waits.
-CLEARED_MESSAGE = "No failure signals at the moment; waiting for the rollout to finish"
 #: Server-side watch timeout; the watch is reopened from the last resourceVersion afterwards.
 WATCH_TIMEOUT_SECONDS = 240
 RETRY_DELAY_SECONDS = 1.0
@@ -154,8 +153,13 @@ class ReleaseWatcher:
         return self._signals.fatal_signals(self._clock())
 
     def snapshot(self) -> str:
-        """The current diagnostics text (empty when nothing is wrong)."""
-        return format_progress(self.signals(), limit=self._progress_limit, secrets=self._secrets)
+        """The current diagnostics text, else the last one reported (empty if nothing was ever wrong).
+
+        After a failure helm may already have rolled back and deleted the failing pods; the last
+        reported problems are then still the best explanation.
+        """
+        current = format_progress(self.signals(), limit=self._progress_limit, secrets=self._secrets)
+        return current or self._last_text
 
     # -- watches -------------------------------------------------------------------------------------
 
@@ -270,8 +274,8 @@ class ReleaseWatcher:
             self._fatal.set()
         self._wake.set()
         text = format_progress(self._signals.signals(now), limit=self._progress_limit, secrets=self._secrets)
-        if not text and self._last_text:
-            text = CLEARED_MESSAGE
+        # An empty set is not reported (as upstream): when helm rolls back, the pods disappear, and
+        # "nothing wrong" just before the failure status would mislead.
         if not text or text == self._last_text:
             return
         self._last_text = text

@@ -552,3 +552,17 @@ async def _until(probe: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         await asyncio.sleep(0.02)
+
+
+async def test_an_identical_redispatch_does_not_restart_the_running_deploy(harness: Harness) -> None:
+    harness.fake.set("upgrade", sleep=1.0)
+    await harness.deploy()
+    await _until(lambda: harness.fake.calls("upgrade"))
+
+    await harness.deploy(is_reconciliation=True)  # the controller re-dispatching a Pending workload
+    await harness.settle()
+
+    assert harness.fake.terminated() == []
+    assert len(harness.fake.calls("upgrade")) == 1
+    (status,) = harness.hub.statuses()
+    assert status.success is True

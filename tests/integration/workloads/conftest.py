@@ -1,0 +1,248 @@
+"""Workload deploys end to end: controller simulator → our hub client → WorkloadService → real helm →
+the local kube-apiserver, with the fake kubelet playing the pods and the loopback chart repository.
+
+``deployer`` (fixture) builds a :class:`Deployer` for this test's namespace: a hub connection that
+registers one Edge pool with the simulator, and a WorkloadService running the chosen helm binary
+(``await deployer(helm="helm3")``), with short timeouts and fail-fast grace periods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from communication_operator.contracts import ClientMethod, ServerMethod
+from communication_operator.hub import HubConnection, HubOptions
+from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.naming import release_name
+from communication_operator.workloads.secrets import ReleaseSecrets
+from communication_operator.workloads.service import WorkloadOptions, WorkloadService
+from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.values import OperatorContext
+from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
+from octo_devtools.controller_sim import RunningSimulator
+from octo_devtools.testing.cluster import ChartRepo, KubeCluster
+
+TENANT = "acme"
+BROKER_PASSWORD = "broker-pa55-w0rd-xyz"
+HELM_TIMEOUT = 30.0
+
+#: Fast enough for tests, still exercising each rule (a pull error "not found" is hard: 3 s).
+TEST_POLICY = FailFastPolicy(
+    hard_image_pull_grace_seconds=3.0,
+    image_pull_grace_seconds=10.0,
+    crash_loop_restarts=3,
+    config_error_grace_seconds=3.0,
+    unschedulable_grace_seconds=3.0,
+)
+
+
+@dataclass
+class Deployer:
+    sim: RunningSimulator
+    hub: HubConnection
+    service: WorkloadService
+    helm: HelmCli
+    helm_env: dict[str, str]
+    helm_binary: Path
+    namespace: str
+    pool_rt_id: str
+    repo: ChartRepo
+    api: client.ApiClient
+    watchers: list[ReleaseWatcher] = field(default_factory=list)
+
+    async def create(self, name: str = "web", **fields: Any) -> str:
+        fields.setdefault("repository_url", self.repo.url)
+        fields.setdefault("chart_name", "web")
+        return await self.sim.admin.create_workload(TENANT, self.pool_rt_id, name, **fields)
+
+    async def deploy(self, name: str = "web", **fields: Any) -> str:
+        workload = await self.create(name, **fields)
+        await self.sim.admin.deploy_workload(workload)
+        return workload
+
+    def release(self, workload: str) -> str:
+        return release_name(TENANT, workload)
+
+    async def state_of(self, workload: str) -> dict[str, Any]:
+        return await self.sim.admin.workload(workload)
+
+    async def wait_settled(self, workload: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the workload is Deployed or Error in the simulator; returns it."""
+
+        def settled(state: dict[str, Any]) -> dict[str, Any] | None:
+            for item in state["workloads"]:
+                if item["workloadRtId"] == workload and item["deploymentState"] in ("Deployed", "Error"):
+                    return dict(item)
+            return None
+
+        return await self.sim.admin.wait_for(
+            settled, timeout=timeout, interval=0.1, description=f"{workload} settled"
+        )
+
+    async def reports(self, workload: str) -> list[tuple[str, str, float]]:
+        """(method, text, arrival time) of every progress/status report of ``workload`` at the simulator."""
+        result = []
+        for call in await self.sim.admin.calls():
+            if call["method"] not in (
+                ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS,
+                ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
+            ):
+                continue
+            body = call["arguments"][0]
+            if body.get("workloadRtId") != workload:
+                continue
+            text = body.get("message") if "message" in body else body.get("statusMessage")
+            result.append((call["method"], text or "", call["time"]))
+        return result
+
+    async def helm_cmd(self, *args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            str(self.helm_binary), *args, env=self.helm_env, stdout=-1, stderr=-1
+        )
+        out, err = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    async def history(self, release: str) -> list[dict[str, Any]]:
+        code, out, err = await self.helm_cmd("history", release, "-n", self.namespace, "-o", "json")
+        if code != 0:
+            assert "not found" in err, err
+            return []
+        return list(json.loads(out))
+
+    async def release_record_labels(self, release: str) -> dict[str, str]:
+        secrets = await client.CoreV1Api(self.api).list_namespaced_secret(
+            self.namespace, label_selector=f"owner=helm,name={release},status=deployed"
+        )
+        assert len(secrets.items) == 1, [s.metadata.name for s in secrets.items]
+        return dict(secrets.items[0].metadata.labels)
+
+
+DeployerFactory = Callable[..., Awaitable[Deployer]]
+
+
+@pytest.fixture
+async def deployer(
+    kube_cluster: KubeCluster,
+    namespace: str,
+    kube_api: client.ApiClient,
+    fake_kubelet: Any,
+    chart_repo: ChartRepo,
+    controller_sim: RunningSimulator,
+    tmp_path: Path,
+) -> AsyncIterator[DeployerFactory]:
+    made: list[Deployer] = []
+
+    async def make(
+        *, helm: str = "helm", policy: FailFastPolicy = TEST_POLICY, max_concurrent: int = 4, **options: Any
+    ) -> Deployer:
+        pool_rt_id = await controller_sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
+        binary = Path(getattr(kube_cluster, "helm3" if helm == "helm3" else "helm"))
+        homes = tmp_path / f"helm-home-{len(made)}"
+        env = {
+            **kube_cluster.env,
+            "HELM_CACHE_HOME": str(homes / "cache"),
+            "HELM_CONFIG_HOME": str(homes / "config"),
+            "HELM_DATA_HOME": str(homes / "data"),
+        }
+        helm_cli = HelmCli(binary=str(binary), env=env, kill_grace=10.0)
+        hub = HubConnection(
+            HubOptions(url=controller_sim.base_url, keepalive_interval=0.5, server_timeout=3.0)
+        )
+        watchers: list[ReleaseWatcher] = []
+
+        def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
+            created = ReleaseWatcher(kube_api, ns, release, sink, policy=policy, secrets=secrets)
+            watchers.append(created)
+            return created
+
+        service = WorkloadService(
+            hub,
+            helm_cli,
+            ReleaseSecrets(kube_api),
+            watcher,
+            OperatorContext(pool_namespace=namespace, broker_password=BROKER_PASSWORD, instance_prefix="it"),
+            WorkloadOptions(
+                namespace=namespace,
+                timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
+                history_max=3,
+                max_concurrent=max_concurrent,
+                fail_fast=policy,
+            ),
+        )
+
+        async def register() -> None:
+            await hub.invoke(ServerMethod.REGISTER_OPERATOR, False)
+            await hub.invoke(ServerMethod.REGISTER_POOL, TENANT, pool_rt_id)
+
+        hub.on_connected(register)
+        hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
+        hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+        await hub.start()
+        await hub.wait_connected(10)
+        made_deployer = Deployer(
+            controller_sim,
+            hub,
+            service,
+            helm_cli,
+            env,
+            binary,
+            namespace,
+            pool_rt_id,
+            chart_repo,
+            kube_api,
+            watchers,
+        )
+        made.append(made_deployer)
+        return made_deployer
+
+    yield make
+    for item in made:
+        await item.service.shutdown()
+        await item.hub.stop(drain_timeout=2.0)
+        for release in await _releases(item):
+            await item.helm_cmd("uninstall", release, "-n", namespace, "--no-hooks")
+
+
+async def _releases(item: Deployer) -> list[str]:
+    code, out, _ = await item.helm_cmd("list", "-n", item.namespace, "-a", "-o", "json")
+    if code != 0:
+        code, out, _ = await item.helm_cmd("list", "-n", item.namespace, "-o", "json")
+    return [entry["name"] for entry in json.loads(out or "[]")] if code == 0 else []
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 15.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def secret_free_logs(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in secrets:
+        assert secret not in text, f"a secret leaked into the logs: {secret[:3]}…"
+
+
+logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)
