@@ -41,6 +41,12 @@ from communication_operator.pools import (
 )
 from communication_operator.settings import Settings
 from communication_operator.version import package_version
+from communication_operator.workloads.deployed import HelmReleaseWorkloads
+from communication_operator.workloads.service import (
+    WorkloadService,
+    bind_workloads_to_hub,
+    build_workload_service,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,7 @@ class OperatorContext:
     metrics: OperatorMetrics
     in_process: bool = False
     metrics_server: MetricsServer | None = None
+    workloads: WorkloadService | None = None
     _started: bool = field(default=False, init=False)
     _stopped: bool = field(default=False, init=False)
 
@@ -92,6 +99,9 @@ class OperatorContext:
             return
         self._stopped = True
         try:
+            if self.workloads is not None:
+                # Stops helm runs (SIGTERM: releases are marked failed, not left pending-*).
+                await self.workloads.shutdown()
             await self.registration.stop()
             await self.hub.stop(drain_timeout=self.settings.shutdown_drain_seconds)
             await self.status.close()
@@ -130,6 +140,13 @@ async def build_context(
             broker_user=settings.broker_user,
             broker_password=settings.broker_password.get_secret_value() if settings.broker_password else None,
         )
+    # Workload deploys: hub handlers, and the workloads the reverse sync reports.
+    workload_service = build_workload_service(
+        settings, hub, kube.api, kubeconfig=kubeconfig, kube_context=kube_context, metrics=metrics
+    )
+    bind_workloads_to_hub(hub, workload_service)
+    if workloads is None:
+        workloads = HelmReleaseWorkloads(kube.api, settings.pool_namespace)
     registration = PoolRegistrationService(
         hub,
         registry,
@@ -153,6 +170,7 @@ async def build_context(
         provisioner=provisioner,
         metrics=metrics,
         in_process=in_process,
+        workloads=workload_service,
     )
 
 

@@ -677,3 +677,50 @@ def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
 def _fingerprint(url: str, username: str | None, password: str | None) -> str:
     material = "\0".join((url, username or "", password or ""))
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def build_workload_service(
+    settings: Settings,
+    hub: ReportPort,
+    api: Any,
+    *,
+    kubeconfig: Path | None = None,
+    kube_context: str | None = None,
+    metrics: OperatorMetrics | None = None,
+) -> WorkloadService:
+    """The service as the operator runs it: helm from ``OPERATOR__HELM__BINARY``, Secrets and watches
+    through the operator's ``ApiClient`` (``api``), helm pointed at the same cluster."""
+    from communication_operator.workloads.secrets import ReleaseSecrets
+    from communication_operator.workloads.watcher import ReleaseWatcher
+
+    options = WorkloadOptions.from_settings(settings)
+    env: dict[str, str] = {}
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    if kube_context:
+        env["HELM_KUBECONTEXT"] = kube_context
+
+    def watcher(release: str, namespace: str, sink: ProgressSink, secrets: Sequence[str]) -> ReleaseWatcher:
+        return ReleaseWatcher(api, namespace, release, sink, policy=options.fail_fast, secrets=secrets)
+
+    return WorkloadService(
+        hub,
+        HelmCli(binary=settings.helm.binary, env=env),
+        ReleaseSecrets(api),
+        watcher,
+        values_context_from_settings(settings),
+        options,
+        metrics=metrics,
+    )
+
+
+class PushSource(Protocol):
+    def on(self, method: Any, handler: Callable[..., Awaitable[None]]) -> None: ...
+
+
+def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
+    """Route the controller's workload pushes to the service."""
+    from communication_operator.contracts import ClientMethod
+
+    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
+    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
