@@ -1,0 +1,122 @@
+"""``python -m octo_devtools.demo`` (what ``scripts/demo`` runs): start everything locally, play the
+story, print the summary table, stop everything. Exit 0 only if every step passed.
+
+Exit codes: 0 all steps passed, 1 a step failed, 2 the environment did not start, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from octo_devtools.demo.local import POOL_NAMESPACE, TENANT, DemoSetupError, local_environment, log_tail
+from octo_devtools.demo.story import STEPS, StepResult, StoryTarget, all_passed, render_summary, run_story
+
+EXIT_PASSED = 0
+EXIT_STEP_FAILED = 1
+EXIT_SETUP_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="demo",
+        description="Local cluster + controller simulator + the operator in central mode, and a scripted "
+        "story: pool, good workload, bad image, controller restart, undeploy.",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="where the cluster state and the logs go (default: a new temporary directory, removed "
+        "after a passing run, kept after a failing one)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory after a passing run")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print the tools' own log lines")
+    return parser
+
+
+class Demo:
+    def __init__(self, work_dir: Path, out: TextIO) -> None:
+        self.work_dir = work_dir
+        self.out = out
+        self.started = time.monotonic()
+        self.results: list[StepResult] = []
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def progress(self, line: str) -> None:
+        self.say(f"[{self.elapsed():6.1f}s] {line}")
+
+    async def run(self) -> int:
+        self.progress(f"demo: work directory {self.work_dir}")
+        try:
+            async with local_environment(self.work_dir, self.progress) as env:
+                target = StoryTarget(
+                    admin=env.simulator.admin,
+                    kube=env.api,
+                    namespace=env.namespace,
+                    repository_url=env.chart_repo_url,
+                    tenant_id=TENANT,
+                    restart_controller=env.restart_controller,
+                )
+                self.progress(f"the story: {len(STEPS)} steps, tenant {TENANT}, namespace {POOL_NAMESPACE}")
+                self.results = await run_story(target, self.say, clock=self.elapsed)
+                if not all_passed(self.results):
+                    self.say(f"--- operator log (last lines of {env.operator_log}) ---")
+                    self.say(log_tail(env.operator_log, 40))
+        except DemoSetupError as exc:
+            self.progress(f"demo: the environment did not start: {exc}")
+            return EXIT_SETUP_FAILED
+        self.say("")
+        self.say(render_summary(self.results))
+        return EXIT_PASSED if all_passed(self.results) else EXIT_STEP_FAILED
+
+
+async def _main_task(demo: Demo) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    # SIGTERM stops the demo like Ctrl-C does: the task is cancelled and every cleanup runs.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await demo.run()
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = out or sys.stdout
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    temporary = args.work_dir is None
+    work_dir = (args.work_dir or Path(tempfile.mkdtemp(prefix="communication-operator-demo-"))).resolve()
+    demo = Demo(work_dir, out)
+    try:
+        code = asyncio.run(_main_task(demo))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        demo.progress("demo: interrupted; everything it started has been stopped")
+        if demo.results:
+            demo.say(render_summary(demo.results))
+        code = EXIT_INTERRUPTED
+    if code == EXIT_PASSED and temporary and not args.keep:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    else:
+        demo.say(f"logs kept in {work_dir}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
