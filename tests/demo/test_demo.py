@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from octo_devtools.demo import STEPS, StepFailed, StepResult, StepSpec, Story, all_passed, render_summary
+from octo_devtools.demo import (
+    STEPS,
+    StepFailed,
+    StepResult,
+    StepSpec,
+    Story,
+    all_passed,
+    render_summary,
+    steps,
+)
 from octo_devtools.demo.story import StoryTarget, run_story
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +114,7 @@ async def test_a_failing_first_step_leaves_the_rest_not_run() -> None:
     async def never(story: Story) -> str:
         raise AssertionError("must not run without the pool")
 
-    steps = [StepSpec("pool", "Online", refuse), StepSpec("workload", "Deployed", never)]
+    steps = [StepSpec("a", "pool", "Online", refuse), StepSpec("b", "workload", "Deployed", never)]
     lines: list[str] = []
     target = StoryTarget(admin=None, kube=None, namespace="ns", repository_url="http://repo")  # type: ignore[arg-type]
     results = await run_story(target, lines.append, steps=steps)
@@ -115,6 +124,12 @@ async def test_a_failing_first_step_leaves_the_rest_not_run() -> None:
     ]
     assert any("step 1/2 FAIL in " in line for line in lines)
     assert any("step 2/2 workload: NOT RUN" in line for line in lines)
+
+
+def test_steps_are_picked_by_key_in_story_order() -> None:
+    assert [s.key for s in steps("undeploy-pool", "pool")] == ["pool", "undeploy-pool"]
+    with pytest.raises(KeyError, match="unknown story step"):
+        steps("pool", "nope")
 
 
 def test_demo_module_help_runs() -> None:

@@ -15,6 +15,7 @@ from octo_devtools.demo.story import (
     all_passed,
     render_summary,
     run_story,
+    steps,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "all_passed",
     "render_summary",
     "run_story",
+    "steps",
 ]

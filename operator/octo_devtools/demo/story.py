@@ -436,6 +436,7 @@ class Story:
 
 @dataclass(frozen=True)
 class StepSpec:
+    key: str  # for picking steps: ``steps("pool", "undeploy-pool")``
     title: str
     expected: str
     run: Callable[[Story], Awaitable[str]]
@@ -443,36 +444,51 @@ class StepSpec:
 
 STEPS: Sequence[StepSpec] = (
     StepSpec(
+        "pool",
         "deploy a Cloud pool",
         "CR + broker secret appear, pool Online",
         Story.deploy_pool,
     ),
     StepSpec(
+        "good-workload",
         "deploy a good workload",
         "Deployed; release deployed, pod Ready",
         Story.deploy_good_workload,
     ),
     StepSpec(
+        "bad-image",
         "deploy a workload with a bad image",
         "live ImagePullBackOff progress, then Error",
         Story.deploy_bad_workload,
     ),
     StepSpec(
+        "restart",
         "restart the controller",
         "operator re-registers; pool Online, Deployed state reported",
         Story.restart_controller,
     ),
     StepSpec(
+        "undeploy-workloads",
         "undeploy both workloads",
         "releases and pods gone",
         Story.undeploy_workloads,
     ),
     StepSpec(
+        "undeploy-pool",
         "undeploy the pool",
         "CR and broker secret gone",
         Story.undeploy_pool,
     ),
 )
+
+
+def steps(*keys: str) -> list[StepSpec]:
+    """The named steps in story order; an unknown key is an error naming the known ones."""
+    known = {spec.key: spec for spec in STEPS}
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise KeyError(f"unknown story step(s) {unknown}; known: {sorted(known)}")
+    return [spec for spec in STEPS if spec.key in keys]
 
 
 async def run_story(

@@ -1,0 +1,240 @@
+"""Host-side pieces of the kind e2e suite: the controller simulator and a chart repository, both
+listening on every interface so pods in kind reach them through the docker network's gateway.
+
+Both run as plain processes/threads (not tied to an asyncio loop) so one instance serves the whole
+session while every test has its own event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import ipaddress
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from octo_devtools.controller_sim.harness import READY_PREFIX
+
+KIND_NETWORK = "kind"
+
+
+class E2ESetupError(RuntimeError):
+    """The e2e environment is not usable; the message says what is missing and how to provide it."""
+
+
+def host_address(explicit: str | None = None, docker: str = "docker") -> str:
+    """The host's address as pods in kind see it: ``explicit`` (``$E2E_HOST_ADDRESS``) if given, else
+    the IPv4 gateway of the ``kind`` docker network (the bridge's address on the host)."""
+    if explicit:
+        return explicit
+    if shutil.which(docker) is None:
+        raise E2ESetupError(
+            "E2E_HOST_ADDRESS is not set and docker is not on PATH to look up the kind network's gateway"
+        )
+    result = subprocess.run(
+        [docker, "network", "inspect", KIND_NETWORK, "--format", "{{json .IPAM.Config}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise E2ESetupError(f"docker network inspect {KIND_NETWORK} failed: {result.stderr.strip()}")
+    return ipv4_gateway(json.loads(result.stdout or "null"))
+
+
+def ipv4_gateway(ipam_config: Any) -> str:
+    """The first IPv4 ``Gateway`` in a docker network's ``IPAM.Config`` list (kind also has IPv6)."""
+    for entry in ipam_config or []:
+        gateway = (entry or {}).get("Gateway")
+        if not gateway:
+            continue
+        try:
+            if ipaddress.ip_address(gateway).version == 4:
+                return str(gateway)
+        except ValueError:
+            continue
+    raise E2ESetupError(f"the {KIND_NETWORK} docker network has no IPv4 gateway: {ipam_config!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class HostSimulator:
+    """``controller-sim`` on ``0.0.0.0:port`` as a child process with a state file, so a kill + start
+    keeps pools and workloads (like a controller pod restart). The admin API is used via loopback."""
+
+    state_file: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def controller_uri(self, host: str) -> str:
+        return f"http://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self._process is not None and self._process.poll() is None:
+            raise RuntimeError("the simulator is already running")
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "octo_devtools.controller_sim.cli",
+                    "--host=0.0.0.0",
+                    f"--port={self.port}",
+                    f"--state-file={self.state_file}",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    break
+                line = self._process.stdout.readline().decode()
+                if not line:
+                    break
+                if line.startswith(READY_PREFIX):
+                    return
+        self.kill()
+        raise E2ESetupError(
+            f"controller-sim did not start on port {self.port}; its log ({self.log_path}):\n"
+            + self.log_path.read_text(errors="replace")[-3000:]
+        )
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> str:
+        old = self.pid
+        self.kill()
+        self.start()
+        return f"pid {old} killed with SIGKILL, pid {self.pid} started with the same state file"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class HostChartRepo:
+    """``helm package`` + ``helm repo index --url http://<host>:<port>`` of chart directories, served on
+    every interface. (The devcluster's ``ChartRepository`` serves loopback only, which kind pods
+    cannot reach.)"""
+
+    def __init__(self, chart_dirs: list[Path], root: Path, helm: str, host: str) -> None:
+        self.chart_dirs = chart_dirs
+        self.root = root
+        self.helm = helm
+        self.host = host
+        self.charts: dict[str, str] = {}
+        self.url = ""
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _helm(self, *args: str) -> None:
+        env = dict(os.environ)
+        for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+            env[name] = str(self.root.parent / "helm-home" / name.lower())
+        result = subprocess.run([self.helm, *args], capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            raise E2ESetupError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+
+    def start(self) -> HostChartRepo:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._server = http.server.ThreadingHTTPServer(
+            ("0.0.0.0", 0), functools.partial(_QuietHandler, directory=str(self.root))
+        )
+        self.url = f"http://{self.host}:{self._server.server_address[1]}"
+        for chart in self.chart_dirs:
+            meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+            self.charts[meta["name"]] = str(meta["version"])
+            self._helm("package", str(chart), "--destination", str(self.root))
+        self._helm("repo", "index", str(self.root), "--url", self.url)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-chart-repo", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def local_url(self) -> str:
+        """The same repository through loopback (for checks from the host)."""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def image_parts(image: str) -> tuple[str, str]:
+    """``repo/name:tag`` → (``repo/name``, ``tag``); a registry port is not mistaken for a tag."""
+    name, colon, tag = image.rpartition(":")
+    if not colon or "/" in tag:
+        return image, "latest"
+    return name, tag
+
+
+def operator_chart_values(
+    *, image: str, controller_uri: str, pool_namespace: str, broker_password: str
+) -> dict[str, Any]:
+    """Values for ``charts/communication-operator`` in the e2e run: central mode, the kind-loaded image."""
+    repository, tag = image_parts(image)
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+        "operator": {
+            "controllerUri": controller_uri,
+            "autoManagePools": True,
+            "poolNamespace": pool_namespace,
+            "watchNamespace": pool_namespace,
+            "poolRegistrationRetrySeconds": 5,
+            "helm": {"timeoutSeconds": 180},
+            "log": {"format": "text", "level": "INFO"},
+        },
+        "broker": {"host": "rabbitmq.e2e.invalid", "username": "e2e-broker", "password": broker_password},
+        "rbac": {"scope": "cluster"},
+    }
