@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from communication_operator.settings import ConfigurationError, LogFormat, Settings, load_settings
 from communication_operator.version import package_version
@@ -46,15 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(settings: Settings) -> None:
-    import kopf
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Root logging for the process: JSON lines or readable text (``OPERATOR__LOG__FORMAT``) on stderr.
+
+    Replaces kopf's own formatter, so kopf's lines (with the object's namespace and name from its
+    ``k8s_ref``) and ours come out in one format. Returns the installed handler.
+    """
+    from communication_operator.logs import JsonFormatter, TextFormatter, install
 
     level = getattr(logging, settings.log.level)
-    log_format = kopf.LogFormat.JSON if settings.log.format is LogFormat.JSON else kopf.LogFormat.FULL
-    kopf.configure(log_format=log_format, verbose=level <= logging.DEBUG)
-    logging.getLogger().setLevel(level)
+    formatter: logging.Formatter = (
+        JsonFormatter() if settings.log.format is LogFormat.JSON else TextFormatter()
+    )
+    handler = install(formatter, level, stream)
+    # asyncio's debug chatter (kopf.configure silences it the same way outside debug mode).
+    logging.getLogger("asyncio").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
     # aiohttp access logs and kubernetes-asyncio request chatter are noise at INFO.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return handler
 
 
 def _run(args: argparse.Namespace) -> int:

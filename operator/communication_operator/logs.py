@@ -1,0 +1,149 @@
+"""Log formatting: one JSON object per line (the container default) or a readable line (a terminal).
+
+Both formats carry the same context. Code that logs a state transition passes it with ``extra=``::
+
+    log.info("deployed release %s", release, extra=log_context(tenant=t, workload=w, release=release))
+
+and the formatters add each of :data:`CONTEXT_FIELDS` that the record has: as top-level JSON keys, or
+as ``key=value`` after the text. kopf's per-object loggers attach ``k8s_ref`` (the object's kind,
+namespace and name) instead; its ``namespace`` and ``name`` become the same context fields (and its
+``kind`` a ``kind`` field), so kopf's lines about a CommunicationPool can be filtered like ours.
+
+Secrets: callers redact what they log (helm output and status texts go through
+:mod:`~communication_operator.workloads.redaction` with the deploy's known secrets). As a safety net
+the formatters also apply the structural rules of :func:`~communication_operator.workloads.redaction.redact`
+(URL user-info passwords, ``--password`` options, ``Authorization`` headers, ``password=…`` pairs) to
+the message, the context values and the exception text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from communication_operator.workloads.redaction import redact
+
+#: Context attributes the formatters look for on a record, in output order.
+CONTEXT_FIELDS: Final = ("tenant", "pool", "workload", "release", "namespace", "name")
+
+#: ``name`` is taken on a LogRecord (the logger's name), so that field travels as ``object_name``.
+_RECORD_ATTRIBUTE: Final = {"name": "object_name"}
+
+#: kopf's object reference attribute (``kopf._core.actions.loggers.ObjectLogger``).
+KOPF_REF_ATTRIBUTE: Final = "k8s_ref"
+
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def log_context(**fields: object) -> dict[str, str]:
+    """``extra=`` for a log call: the given context fields that are set, as strings.
+
+    Rejects names outside :data:`CONTEXT_FIELDS`, so a typo cannot silently drop context. ``name``
+    (an object's name) is stored as the record attribute ``object_name``: ``LogRecord`` has a ``name``.
+    """
+    unknown = sorted(set(fields) - set(CONTEXT_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown log context field(s) {unknown}; known: {', '.join(CONTEXT_FIELDS)}")
+    return {
+        _RECORD_ATTRIBUTE.get(key, key): str(value)
+        for key, value in fields.items()
+        if value is not None and value != ""
+    }
+
+
+def record_context(record: logging.LogRecord) -> dict[str, str]:
+    """The context of ``record``: fields passed with ``extra=``, then kopf's object reference."""
+    context: dict[str, str] = {}
+    ref = getattr(record, KOPF_REF_ATTRIBUTE, None)
+    for key in CONTEXT_FIELDS:
+        value = getattr(record, _RECORD_ATTRIBUTE.get(key, key), None)
+        if value is None and isinstance(ref, Mapping) and key in ("namespace", "name"):
+            value = ref.get(key)
+        if value is not None and value != "":
+            context[key] = redact(str(value))
+    if isinstance(ref, Mapping) and ref.get("kind"):
+        context["kind"] = str(ref["kind"])
+    return context
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    # Cached like logging.Formatter does, so several handlers format it once.
+    if record.exc_info and not record.exc_text:
+        record.exc_text = formatter.formatException(record.exc_info)
+    if record.exc_text:
+        return redact(record.exc_text)
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time``, ``level``, ``logger``, ``message``, context, ``exception``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        entry.update(record_context(record))
+        exception = _exception_text(self, record)
+        if exception:
+            entry["exception"] = exception
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-01-01 12:00:00,123 INFO    logger: message key=value …`` and the traceback below."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT) -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = redact(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        context = record_context(record)
+        if context:
+            line += " " + " ".join(f"{key}={_quote(value)}" for key, value in context.items())
+        exception = _exception_text(self, record)
+        if exception:
+            line += "\n" + exception
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+def _quote(value: str) -> str:
+    """A value as it reads unambiguously in ``key=value`` (quoted only when it has spaces or quotes)."""
+    if value and not any(ch.isspace() or ch in "\"'=" for ch in value):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _OperatorStreamHandler(logging.StreamHandler[TextIO]):
+    """Marks the handler we install, so configuring twice replaces it instead of adding another."""
+
+
+def install(formatter: logging.Formatter, level: int, stream: TextIO | None = None) -> logging.Handler:
+    """Make ``formatter`` the root logger's only stream output, at ``level``.
+
+    Handlers installed earlier by us or by ``kopf.configure`` are replaced; others (pytest's capture,
+    kopf's Kubernetes-event poster on ``kopf.objects``) are left alone.
+    """
+    handler = _OperatorStreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [
+        h
+        for h in root.handlers
+        if not isinstance(h, _OperatorStreamHandler) and type(h).__name__ != "_KopfStreamHandler"
+    ]
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
