@@ -125,6 +125,16 @@ class HelmSettings(_Section):
     max_concurrent: int = Field(default=4, ge=1, alias="maxconcurrent")
     history_max: int = Field(default=5, ge=0, alias="historymax")
     binary: str = Field(default="helm", min_length=1, alias="binary")
+    # Fail-fast: stop helm early when a pod problem is hopeless (workloads/signals.py FailFastPolicy).
+    fail_fast: bool = Field(default=True, alias="failfast")
+    fail_fast_image_pull_seconds: float = Field(
+        default=120.0, ge=0, alias="failfastimagepullseconds", description="any image pull error"
+    )
+    fail_fast_image_not_found_seconds: float = Field(
+        default=20.0, ge=0, alias="failfastimagenotfoundseconds", description="pull: not found/unauthorized"
+    )
+    fail_fast_crash_loop_restarts: int = Field(default=3, ge=1, alias="failfastcrashlooprestarts")
+    fail_fast_unschedulable_seconds: float = Field(default=120.0, ge=0, alias="failfastunschedulableseconds")
 
 
 class MetricsSettings(_Section):

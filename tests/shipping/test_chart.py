@@ -328,6 +328,48 @@ def test_rendered_env_is_understood_by_the_settings(
         assert settings.log.format == "text"
 
 
+def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from communication_operator.workloads.service import WorkloadOptions
+    from communication_operator.workloads.signals import FailFastPolicy
+
+    def policy_for(values: dict[str, Any]) -> FailFastPolicy:
+        env = container_env(one(template(values, tmp_path), "Deployment"))
+        for name in [n for n in os.environ if n.upper().startswith("OPERATOR__")]:
+            monkeypatch.delenv(name)
+        for name, entry in env.items():
+            if "value" in entry:
+                monkeypatch.setenv(name, entry["value"])
+        return WorkloadOptions.from_settings(load_settings()).fail_fast
+
+    # The chart's defaults are the operator's defaults.
+    assert policy_for(CENTRAL_VALUES) == FailFastPolicy()
+    tuned = policy_for(
+        merged(
+            EDGE_VALUES,
+            {
+                "operator": {
+                    "helm": {
+                        "failFast": {
+                            "enabled": False,
+                            "imagePullSeconds": 300,
+                            "imageNotFoundSeconds": 45.5,
+                            "crashLoopRestarts": 6,
+                            "unschedulableSeconds": 600,
+                        }
+                    }
+                }
+            },
+        )
+    )
+    assert tuned == FailFastPolicy(
+        enabled=False,
+        image_pull_grace_seconds=300,
+        hard_image_pull_grace_seconds=45.5,
+        crash_loop_restarts=6,
+        unschedulable_grace_seconds=600,
+    )
+
+
 # --- bad values fail at install time with a message that names the value -------------------------
 
 SCHEMA_REJECTIONS = [
@@ -338,6 +380,11 @@ SCHEMA_REJECTIONS = [
     ({"operator": {"log": {"format": "xml"}}}, "/operator/log/format"),
     ({"operator": {"poolNamespace": "Octo_Pools"}}, "/operator/poolNamespace"),
     ({"operator": {"helm": {"timeoutSeconds": 0}}}, "/operator/helm/timeoutSeconds"),
+    (
+        {"operator": {"helm": {"failFast": {"crashLoopRestarts": 0}}}},
+        "/operator/helm/failFast/crashLoopRestarts",
+    ),
+    ({"operator": {"helm": {"failFast": {"enabled": "no"}}}}, "/operator/helm/failFast/enabled"),
     ({"metrics": {"port": 70000}}, "/metrics/port"),
     ({"crds": {"install": "false"}}, "/crds/install"),
 ]

@@ -111,6 +111,16 @@ def test_upstream_names_case_insensitive_and_nested(clean_environment: pytest.Mo
         ("OPERATOR__HELM__MAXCONCURRENT", "0", "OPERATOR__HELM__MAXCONCURRENT: Input should be greater than"),
         ("OPERATOR__LOG__FORMAT", "xml", "OPERATOR__LOG__FORMAT: Input should be 'json' or 'text'"),
         (
+            "OPERATOR__HELM__FAILFASTCRASHLOOPRESTARTS",
+            "0",
+            "OPERATOR__HELM__FAILFASTCRASHLOOPRESTARTS: Input should be greater than or equal to 1",
+        ),
+        (
+            "OPERATOR__HELM__FAILFAST",
+            "sometimes",
+            "OPERATOR__HELM__FAILFAST: Input should be a valid boolean",
+        ),
+        (
             "OPERATOR__POOLNAMESPACE",
             "Not_A_Namespace",
             "OPERATOR__POOLNAMESPACE: must be a Kubernetes namespace",
@@ -184,3 +194,28 @@ def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyP
     assert options.verify_tls is False
     assert options.ca_file == "/etc/octo/ca.pem"
     assert options.server_timeout == 12
+
+
+def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest.MonkeyPatch) -> None:
+    from communication_operator.workloads.service import WorkloadOptions
+    from communication_operator.workloads.signals import FailFastPolicy
+
+    assert WorkloadOptions.from_settings(load_settings()).fail_fast == FailFastPolicy()
+    for name, value in {
+        "OPERATOR__HELM__FAILFAST": "false",
+        "OPERATOR__HELM__FAILFASTIMAGEPULLSECONDS": "90",
+        "OPERATOR__HELM__FAILFASTIMAGENOTFOUNDSECONDS": "5",
+        "OPERATOR__HELM__FAILFASTCRASHLOOPRESTARTS": "10",
+        "OPERATOR__HELM__FAILFASTUNSCHEDULABLESECONDS": "0",
+    }.items():
+        clean_environment.setenv(name, value)
+    policy = WorkloadOptions.from_settings(load_settings()).fail_fast
+    assert policy == FailFastPolicy(
+        enabled=False,
+        image_pull_grace_seconds=90,
+        hard_image_pull_grace_seconds=5,
+        crash_loop_restarts=10,
+        unschedulable_grace_seconds=0,
+    )
+    # The thresholds nobody tunes keep their defaults.
+    assert policy.config_error_grace_seconds == FailFastPolicy().config_error_grace_seconds

@@ -239,6 +239,18 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.helm.maxConcurrent | quote }}
 - name: OPERATOR__HELM__HISTORYMAX
   value: {{ $op.helm.historyMax | quote }}
+{{- with $op.helm.failFast }}
+- name: OPERATOR__HELM__FAILFAST
+  value: {{ .enabled | quote }}
+- name: OPERATOR__HELM__FAILFASTIMAGEPULLSECONDS
+  value: {{ .imagePullSeconds | quote }}
+- name: OPERATOR__HELM__FAILFASTIMAGENOTFOUNDSECONDS
+  value: {{ .imageNotFoundSeconds | quote }}
+- name: OPERATOR__HELM__FAILFASTCRASHLOOPRESTARTS
+  value: {{ .crashLoopRestarts | quote }}
+- name: OPERATOR__HELM__FAILFASTUNSCHEDULABLESECONDS
+  value: {{ .unschedulableSeconds | quote }}
+{{- end }}
 - name: OPERATOR__HEALTH__PORT
   value: {{ .Values.health.port | quote }}
 - name: OPERATOR__METRICS__PORT

@@ -110,7 +110,20 @@ class WorkloadOptions:
             timeout_seconds=settings.helm.timeout_seconds,
             history_max=settings.helm.history_max,
             max_concurrent=settings.helm.max_concurrent,
+            fail_fast=fail_fast_policy_from_settings(settings),
         )
+
+
+def fail_fast_policy_from_settings(settings: Settings) -> FailFastPolicy:
+    """``OPERATOR__HELM__FAILFAST*``: the switch and the thresholds operators tune; the rest keep defaults."""
+    helm = settings.helm
+    return FailFastPolicy(
+        enabled=helm.fail_fast,
+        image_pull_grace_seconds=helm.fail_fast_image_pull_seconds,
+        hard_image_pull_grace_seconds=helm.fail_fast_image_not_found_seconds,
+        crash_loop_restarts=helm.fail_fast_crash_loop_restarts,
+        unschedulable_grace_seconds=helm.fail_fast_unschedulable_seconds,
+    )
 
 
 def values_context_from_settings(settings: Settings) -> ValuesContext:
