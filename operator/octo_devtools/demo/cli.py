@@ -21,6 +21,8 @@ from typing import TextIO
 from octo_devtools.demo.local import POOL_NAMESPACE, TENANT, DemoSetupError, local_environment, log_tail
 from octo_devtools.demo.story import STEPS, StepResult, StoryTarget, all_passed, render_summary, run_story
 
+log = logging.getLogger(__name__)
+
 EXIT_PASSED = 0
 EXIT_STEP_FAILED = 1
 EXIT_SETUP_FAILED = 2
@@ -73,12 +75,18 @@ class Demo:
                     restart_controller=env.restart_controller,
                 )
                 self.progress(f"the story: {len(STEPS)} steps, tenant {TENANT}, namespace {POOL_NAMESPACE}")
-                self.results = await run_story(target, self.say, clock=self.elapsed)
+                await run_story(target, self.say, clock=self.elapsed, results=self.results)
                 if not all_passed(self.results):
                     self.say(f"--- operator log (last lines of {env.operator_log}) ---")
                     self.say(log_tail(env.operator_log, 40))
         except DemoSetupError as exc:
             self.progress(f"demo: the environment did not start: {exc}")
+            return EXIT_SETUP_FAILED
+        except Exception as exc:  # cluster, chart repo or simulator errors: say which, no traceback
+            log.info("demo environment failed", exc_info=True)
+            self.progress(
+                f"demo: the environment failed: {type(exc).__name__}: {exc} (-v shows the traceback)"
+            )
             return EXIT_SETUP_FAILED
         self.say("")
         self.say(render_summary(self.results))

@@ -497,9 +497,13 @@ async def run_story(
     *,
     steps: Sequence[StepSpec] = STEPS,
     clock: Callable[[], float] | None = None,
+    results: list[StepResult] | None = None,
 ) -> list[StepResult]:
     """Play ``steps`` in order; one log line when a step starts and one when it ends, with the time
-    since ``clock``'s zero. A failing first step (the pool) stops the story: the rest need the pool."""
+    since ``clock``'s zero. A failing first step (the pool) stops the story: the rest need the pool.
+
+    The results are filled into ``results`` (if given) as the story goes, so a caller that is
+    interrupted still has the steps played so far."""
     start = time.monotonic()
 
     def elapsed() -> float:
@@ -509,7 +513,8 @@ async def run_story(
         log_line(f"[{elapsed():6.1f}s] {line}")
 
     story = Story(target, lambda line: say(f"    {line}"))
-    results = [StepResult(n, spec.title, spec.expected) for n, spec in enumerate(steps, 1)]
+    results = results if results is not None else []
+    results[:] = [StepResult(n, spec.title, spec.expected) for n, spec in enumerate(steps, 1)]
     for spec, result in zip(steps, results, strict=True):
         if story.pool_rt_id is None and result.number > 1:
             result.observed = "needs the pool from step 1"
