@@ -174,7 +174,7 @@ class OperatorHub:
                 return web.json_response(
                     {"error": f"The client requested an invalid protocol version '{raw_version}'"}
                 )
-        version = min(max(version, 0), 1)
+        version = min(max(version, 0), self.options.max_negotiate_version)
         self._forget_expired_negotiations()
         connection_id = _new_id()
         body: dict[str, Any] = {"connectionId": connection_id}

@@ -18,6 +18,8 @@ class SimulatorOptions:
     # A negotiated connection token that is not used for a WebSocket within this time is forgotten.
     negotiate_timeout: float = 15.0
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    # Highest negotiate protocol version answered: 1 since ASP.NET Core 3.0, 0 for older servers.
+    max_negotiate_version: int = 1
     # ASP.NET Core <= 7 accepts only handshake version 1; 8+ accepts versions up to 2.
     legacy_version_check: bool = False
     # EnableDetailedErrors: exception type and message appended to error texts (off in ASP.NET by default).
@@ -29,6 +31,8 @@ class SimulatorOptions:
         for name in ("ping_interval", "client_timeout", "handshake_timeout", "negotiate_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_negotiate_version not in (0, 1):
+            raise ValueError(f"max_negotiate_version must be 0 or 1, got {self.max_negotiate_version}")
         if self.max_message_size <= 0:
             raise ValueError(f"max_message_size must be positive, got {self.max_message_size}")
         if self.token == "":

@@ -90,6 +90,17 @@ async def test_invoke_returns_the_validated_result(controller_sim: RunningSimula
         assert result == [DeployedPoolDto(tenant_id=TENANT, pool_rt_id=pool)]
 
 
+async def test_falls_back_to_negotiate_v0_on_an_older_server(
+    controller_sim_factory: SimulatorFactory,
+) -> None:
+    sim = await controller_sim_factory(max_negotiate_version=0)
+    async with hub_for(sim.base_url) as hub:
+        await eventually(lambda: len(registrations(hub)) == 1)
+        # On v0 the public connection id doubles as the transport id; the simulator logs the version.
+        state = await sim.admin.state()
+        assert [o["connectionId"] for o in state["operators"]] == registrations(hub)
+
+
 async def test_hub_errors_carry_the_controller_message(controller_sim: RunningSimulator) -> None:
     async with hub_for(controller_sim.base_url) as hub:
         await hub.wait_connected(5)
