@@ -157,6 +157,7 @@ async def build_context(
         retry_seconds=settings.pool_registration_retry_seconds,
         pre_update_delay=settings.pre_update_tenant_delay_seconds,
         max_message_bytes=options.max_message_bytes,
+        metrics=metrics,
     )
     bind_to_hub(hub, registration)
     return OperatorContext(

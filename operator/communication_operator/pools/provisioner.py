@@ -14,6 +14,7 @@ import re
 from typing import Any, Protocol
 
 from communication_operator.contracts import DeployedPoolDto
+from communication_operator.logs import log_context
 from communication_operator.pools.model import (
     API_VERSION,
     GROUP,
@@ -118,6 +119,7 @@ class PoolProvisioner:
             name,
             "created" if secret_created else "existed",
             "created" if created else "existed",
+            extra=self._context(key, name),
         )
         return created
 
@@ -138,8 +140,12 @@ class PoolProvisioner:
             name,
             "deleted" if pool_deleted else "absent",
             "deleted" if secret_deleted else "absent",
+            extra=self._context(key, name),
         )
         return pool_deleted or secret_deleted
+
+    def _context(self, key: PoolKey, name: str) -> dict[str, str]:
+        return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=self.namespace, name=name)
 
     def _pool_body(self, key: PoolKey, name: str) -> dict[str, Any]:
         return {

@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from communication_operator.contracts import ClientMethod, DeployedPoolDto, ServerMethod
 from communication_operator.hub import HubError, MessageTooLarge, NotConnected
+from communication_operator.logs import log_context
 from communication_operator.pools.model import CommunicationPoolSpec, PoolKey, PoolRef
 from communication_operator.pools.provisioner import PoolProvisioner
 from communication_operator.pools.registry import PoolEntry, PoolRegistry
@@ -39,7 +41,17 @@ from communication_operator.pools.reports import (
 )
 from communication_operator.pools.status import PoolStatusWriter, RegistrationOutcome, RegistrationState
 
+if TYPE_CHECKING:
+    from communication_operator.metrics import OperatorMetrics
+
 log = logging.getLogger(__name__)
+
+
+def pool_context(key: PoolKey, ref: PoolRef | None = None) -> dict[str, str]:
+    """``extra=`` for a log line about a pool (and the CommunicationPool object, if one is meant)."""
+    if ref is None:
+        return log_context(tenant=key.tenant_id, pool=key.pool_rt_id)
+    return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=ref.namespace, name=ref.name)
 
 
 class HubPort(Protocol):
@@ -77,6 +89,7 @@ class PoolRegistrationService:
         max_message_bytes: int = 32 * 1024,
         concurrency: int = 32,
         pending_grace: float = 10.0,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         if central and provisioner is None:
             raise ValueError("central mode needs a PoolProvisioner")
@@ -99,6 +112,13 @@ class PoolRegistrationService:
         self._tenant_cycles: dict[str, asyncio.Task[None]] = {}
         self._retry_task: asyncio.Task[None] | None = None
         self._stopping = False
+        # The pools gauge, kept incrementally: a resync of many pools must not recount all of them
+        # on every registration.
+        self._metrics = metrics
+        self._phase_of: dict[PoolKey, str] = {}
+        self._phase_counts: Counter[str] = Counter()
+        if metrics is not None:
+            metrics.set_pool_phases({})
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -143,8 +163,16 @@ class PoolRegistrationService:
         """
         self._status.seed(ref, current_status)
         entry, released = self.registry.claim(ref, spec.key, generation)
+        self._track_phase(entry.key)
         if released is not None:
-            log.info("%s now names pool %s instead of %s", ref, spec.key, released)
+            self._track_phase(released)
+            log.info(
+                "%s now names pool %s instead of %s",
+                ref,
+                spec.key,
+                released,
+                extra=pool_context(spec.key, ref),
+            )
             await self._unregister_quietly(released)
         outcome = await self._register(entry.key, report=True)
         return outcome or RegistrationOutcome.unavailable()
@@ -158,6 +186,7 @@ class PoolRegistrationService:
         self._status.forget(ref)
         key = self.registry.key_of(ref) or spec.key
         remaining = self.registry.release(ref)
+        self._track_phase(key)
         if key in self.registry:
             # Another object names the same pool, so the pool stays owned.
             assert remaining is None
@@ -168,11 +197,16 @@ class PoolRegistrationService:
             try:
                 await self._hub.invoke(ServerMethod.UNREGISTER_POOL, key.tenant_id, key.pool_rt_id)
             except HubError as exc:
-                log.warning("the controller refused to unregister pool %s: %s", key, exc.hub_message)
+                log.warning(
+                    "the controller refused to unregister pool %s: %s",
+                    key,
+                    exc.hub_message,
+                    extra=pool_context(key, ref),
+                )
                 return UnregisterResult(key, False, exc.hub_message)
             finally:
                 self._drop_lock(key)
-        log.info("unregistered pool %s (%s deleted)", key, ref)
+        log.info("unregistered pool %s (%s deleted)", key, ref, extra=pool_context(key, ref))
         return UnregisterResult(key, True, "The Communication Controller unregistered the pool")
 
     # -- the connection ------------------------------------------------------------------------------
@@ -223,6 +257,7 @@ class PoolRegistrationService:
             if entry.outcome is not None and entry.outcome.is_registered:
                 entry.outcome = RegistrationOutcome.unavailable("the connection was lost")
                 self._publish(entry)
+                self._track_phase(entry.key)
 
     # -- controller pushes ---------------------------------------------------------------------------
 
@@ -282,13 +317,16 @@ class PoolRegistrationService:
             entry = self.registry.get(key)
             if entry is None or entry.suspended:
                 return None
+            previous = entry.outcome
             try:
                 await self._hub.invoke(ServerMethod.REGISTER_POOL, key.tenant_id, key.pool_rt_id)
             except HubError as exc:
                 outcome = RegistrationOutcome.refused(exc.hub_message)
                 # Said once per refusal, not on every retry.
                 level = logging.DEBUG if outcome == entry.outcome else logging.WARNING
-                log.log(level, "the controller refused pool %s: %s", key, exc.hub_message)
+                log.log(
+                    level, "the controller refused pool %s: %s", key, exc.hub_message, extra=pool_context(key)
+                )
             except NotConnected as exc:
                 if in_hook:
                     raise
@@ -298,17 +336,43 @@ class PoolRegistrationService:
                 raise
             except Exception as exc:
                 outcome = RegistrationOutcome.error(f"{type(exc).__name__}: {exc}")
-                log.exception("registering pool %s failed", key)
+                log.exception("registering pool %s failed", key, extra=pool_context(key))
             else:
                 outcome = RegistrationOutcome.registered()
             entry.registered = outcome.is_registered
             entry.outcome = outcome
             self._publish(entry)
+            self._track_phase(key)
         if outcome.is_registered:
-            log.debug("registered pool %s", key)
+            # One line per transition: re-registering an already registered pool is not one.
+            level = logging.DEBUG if previous is not None and previous.is_registered else logging.INFO
+            log.log(level, "registered pool %s", key, extra=pool_context(key))
             if report and self.central:
                 await self._report_single(key)
         return outcome
+
+    def _track_phase(self, key: PoolKey) -> None:
+        """Update the pools gauge for ``key``'s current phase (or its removal); O(1) per call."""
+        entry = self.registry.get(key)
+        phase: str | None = None
+        if entry is not None:
+            phase = (entry.outcome.state if entry.outcome is not None else RegistrationState.PENDING).value
+        old = self._phase_of.get(key)
+        if old == phase:
+            return
+        if old is not None:
+            self._phase_counts[old] -= 1
+        if phase is None:
+            self._phase_of.pop(key, None)
+        else:
+            self._phase_of[key] = phase
+            self._phase_counts[phase] += 1
+        if self._metrics is not None:
+            self._metrics.set_pool_phases(self._phase_counts)
+
+    def phase_counts(self) -> dict[str, int]:
+        """Owned pools by registration phase (what the ``pools`` gauge shows)."""
+        return {phase: count for phase, count in self._phase_counts.items() if count}
 
     def _publish(self, entry: PoolEntry) -> None:
         outcome = entry.outcome
@@ -351,7 +415,11 @@ class PoolRegistrationService:
             try:
                 await self._hub.invoke(ServerMethod.UNREGISTER_POOL, key.tenant_id, key.pool_rt_id)
             except (HubError, NotConnected) as exc:
-                log.warning("could not unregister pool %s: %s", key, exc)
+                log.warning("could not unregister pool %s: %s", key, exc, extra=pool_context(key))
+            else:
+                log.info(
+                    "unregistered pool %s (no CommunicationPool names it now)", key, extra=pool_context(key)
+                )
         self._drop_lock(key)
 
     async def _bounded(
@@ -386,7 +454,12 @@ class PoolRegistrationService:
                 raise
             except Exception:
                 # The cluster may be briefly unreachable; the next reconnect provisions it again.
-                log.exception("could not provision deployed pool %s/%s", pool.tenant_id, pool.pool_rt_id)
+                log.exception(
+                    "could not provision deployed pool %s/%s",
+                    pool.tenant_id,
+                    pool.pool_rt_id,
+                    extra=log_context(tenant=pool.tenant_id, pool=pool.pool_rt_id),
+                )
 
     async def _workload_ids(self) -> Mapping[tuple[str, str], Any]:
         try:
@@ -447,7 +520,16 @@ class PoolRegistrationService:
                         await self._hub.invoke(ServerMethod.UNREGISTER_POOL, tenant_id, entry.key.pool_rt_id)
                     except (HubError, NotConnected) as exc:
                         log.warning(
-                            "could not unregister pool %s before the tenant update: %s", entry.key, exc
+                            "could not unregister pool %s before the tenant update: %s",
+                            entry.key,
+                            exc,
+                            extra=pool_context(entry.key),
+                        )
+                    else:
+                        log.info(
+                            "unregistered pool %s for the tenant update",
+                            entry.key,
+                            extra=pool_context(entry.key),
                         )
             await asyncio.sleep(self._pre_update_delay)
         finally:

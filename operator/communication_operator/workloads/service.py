@@ -46,6 +46,7 @@ from communication_operator.contracts import (
     WorkloadDeploymentStatusDto,
     WorkloadUndeployedDto,
 )
+from communication_operator.logs import log_context
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
     NamingError,
@@ -183,6 +184,7 @@ class _Run:
     task: asyncio.Task[None]
     dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
+    context: dict[str, str] = field(default_factory=dict)  # log context (tenant, pool, workload, release)
 
     def cancel_once(self, reason: str) -> None:
         # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
@@ -240,12 +242,18 @@ class WorkloadService:
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
         if self._closing:
-            log.warning("ignoring deploy of workload %s: the operator is shutting down", dto.workload_rt_id)
+            log.warning(
+                "ignoring deploy of workload %s: the operator is shutting down",
+                dto.workload_rt_id,
+                extra=workload_context(dto),
+            )
             return
         try:
             release = release_name(dto.tenant_id, dto.workload_rt_id)
         except NamingError as exc:
-            log.error("refusing deploy of workload %r: %s", dto.workload_rt_id, exc)
+            log.error(
+                "refusing deploy of workload %r: %s", dto.workload_rt_id, exc, extra=workload_context(dto)
+            )
             await self._report_status(dto, False, f"Invalid workload: {exc}", ())
             return
         previous = self._runs.get(release)
@@ -258,21 +266,44 @@ class WorkloadService:
         ):
             # The controller re-dispatches Pending workloads when a pool registers again (after a
             # reconnect); restarting an identical helm run would only delay the status it waits for.
-            log.info("release %s: identical deploy already in progress; not restarting it", release)
+            log.info(
+                "release %s: identical deploy already in progress; not restarting it",
+                release,
+                extra=workload_context(dto, release),
+            )
             return
-        self._schedule(release, "deploy", dto.workload_rt_id, lambda: self._deploy(dto, release), dto)
+        self._schedule(
+            release,
+            "deploy",
+            dto.workload_rt_id,
+            lambda: self._deploy(dto, release),
+            workload_context(dto, release),
+            dto,
+        )
 
     async def on_workload_undeployed(self, dto: WorkloadUndeployedDto) -> None:
         """Cancel any deploy of the release, then schedule ``helm uninstall`` and the Secret's deletion."""
         if self._closing:
-            log.warning("ignoring undeploy of workload %s: the operator is shutting down", dto.workload_rt_id)
+            log.warning(
+                "ignoring undeploy of workload %s: the operator is shutting down",
+                dto.workload_rt_id,
+                extra=workload_context(dto),
+            )
             return
         try:
             release = release_name(dto.tenant_id, dto.workload_rt_id)
         except NamingError as exc:
-            log.error("ignoring undeploy of workload %r: %s", dto.workload_rt_id, exc)
+            log.error(
+                "ignoring undeploy of workload %r: %s", dto.workload_rt_id, exc, extra=workload_context(dto)
+            )
             return
-        self._schedule(release, "undeploy", dto.workload_rt_id, lambda: self._undeploy(dto, release))
+        self._schedule(
+            release,
+            "undeploy",
+            dto.workload_rt_id,
+            lambda: self._undeploy(dto, release),
+            workload_context(dto, release),
+        )
 
     async def shutdown(self) -> None:
         """Cancel every run (SIGTERM to helm) and wait until all have stopped; later pushes are ignored."""
@@ -300,13 +331,16 @@ class WorkloadService:
         kind: str,
         workload_rt_id: str,
         work: Callable[[], Awaitable[None]],
+        context: dict[str, str],
         dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
         if previous is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
             if not previous.task.done():
-                log.info("release %s: %s %s; stopping it", release, previous.kind, reason)
+                log.info(
+                    "release %s: %s %s; stopping it", release, previous.kind, reason, extra=previous.context
+                )
             previous.cancel_once(reason)
 
         async def after_previous() -> None:
@@ -315,14 +349,14 @@ class WorkloadService:
             await work()
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
-        run = _Run(kind, workload_rt_id, task, dto)
+        run = _Run(kind, workload_rt_id, task, dto, context=context)
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
             if self._runs.get(release) is run:
                 del self._runs[release]
             if not task.cancelled() and task.exception() is not None:
-                log.error("%s of release %s crashed", kind, release, exc_info=task.exception())
+                log.error("%s of release %s crashed", kind, release, exc_info=task.exception(), extra=context)
 
         task.add_done_callback(forget)
 
@@ -341,6 +375,7 @@ class WorkloadService:
     async def _deploy(self, dto: WorkloadDeployedDto, release: str) -> None:
         self.stats.deploys_started += 1
         secrets = secret_values(dto, self._values)
+        context = workload_context(dto, release)
         started = time.monotonic()
         try:
             source = chart_source(dto.repository_url, dto.chart_name)
@@ -348,7 +383,7 @@ class WorkloadService:
             rendered = render_values(dto, self._values)
         except (RepositoryError, ValuesError, NamingError) as exc:
             self.stats.deploys_failed += 1
-            await self._report_status(dto, False, f"Invalid workload: {exc}", secrets)
+            await self._report_status(dto, False, f"Invalid workload: {exc}", secrets, release)
             return
         log.info(
             "deploying workload %s (%s) as release %s in %s: chart %s %s",
@@ -356,32 +391,51 @@ class WorkloadService:
             dto.workload_name,
             release,
             self.options.namespace,
-            source.chart_ref,
+            redact(source.chart_ref),
             version or "(newest)",
+            extra=context,
         )
         try:
             async with self._slot():
                 message = await self._deploy_release(dto, release, source, version, rendered, secrets)
         except asyncio.CancelledError:
             self.stats.deploys_cancelled += 1
-            log.info("deploy of release %s cancelled; no status reported", release)
+            reason = self._cancel_reason(release)
+            log.info(
+                "deploy of release %s cancelled (%s); no status reported", release, reason, extra=context
+            )
             raise
         except DeployFailed as exc:
             self.stats.deploys_failed += 1
-            await self._report_status(dto, False, str(exc), secrets)
+            await self._report_status(dto, False, str(exc), secrets, release)
         except (HelmError, RecoveryError, SecretError) as exc:
             self.stats.deploys_failed += 1
-            await self._report_status(dto, False, str(exc), secrets)
+            await self._report_status(dto, False, str(exc), secrets, release)
         except Exception as exc:
             self.stats.deploys_failed += 1
-            log.exception("deploy of release %s failed unexpectedly", release)
+            log.exception("deploy of release %s failed unexpectedly", release, extra=context)
             await self._report_status(
-                dto, False, f"Deploy failed in the operator: {type(exc).__name__}: {exc}", secrets
+                dto, False, f"Deploy failed in the operator: {type(exc).__name__}: {exc}", secrets, release
             )
         else:
             self.stats.deploys_succeeded += 1
-            log.info("release %s deployed in %.1f s: %s", release, time.monotonic() - started, message)
-            await self._report_status(dto, True, message, secrets)
+            log.info(
+                "release %s deployed in %.1f s: %s",
+                release,
+                time.monotonic() - started,
+                redact(message, secrets),
+                extra=context,
+            )
+            await self._report_status(dto, True, message, secrets, release)
+
+    def _cancel_reason(self, release: str) -> str:
+        """Why the running task of ``release`` was cancelled (by now it may have a successor)."""
+        run = self._runs.get(release)
+        if run is None:
+            return "cancelled"
+        if run.task is asyncio.current_task():
+            return run.cancel_reason or "cancelled"
+        return "superseded by a newer deploy" if run.kind == "deploy" else "cancelled by an undeploy"
 
     async def _deploy_release(
         self,
@@ -401,6 +455,12 @@ class WorkloadService:
             )
             if recovery is not None:
                 self.stats.recoveries += 1
+                log.warning(
+                    "release %s: %s",
+                    release,
+                    redact(recovery.message, secrets),
+                    extra=workload_context(dto, release),
+                )
                 await self._report_progress(dto, recovery.message, secrets)
             version = await self._resolve_version(dto, release, version)
             upgrade = _UpgradeArgs(
@@ -436,7 +496,11 @@ class WorkloadService:
                 return
             refresh_started = time.monotonic()
             try:
-                await self._helm.repo_add(alias, source.repository_url, username, password)
+                # `repo add` rewrites repositories.yaml in place, and a helm of another deploy reading it
+                # at that moment finds no entry ("repo … not found"). Once the entry is there with these
+                # credentials, `repo update` (which replaces only the index file, atomically) suffices.
+                if known is None or known[0] != fingerprint:
+                    await self._helm.repo_add(alias, source.repository_url, username, password)
                 await self._helm.repo_update(alias)
             except HelmError as exc:
                 self._repo_refreshed.pop(alias, None)
@@ -525,6 +589,16 @@ class WorkloadService:
             message = _fail_fast_message(
                 args.release, watcher.fatal_signals(), watcher.snapshot(), self.options.timeout_seconds
             )
+            log.warning(
+                "release %s: stopping helm early (fail-fast): %s",
+                args.release,
+                redact(
+                    "; ".join(describe(signal, limit=200) for signal in watcher.fatal_signals()[:3]),
+                    args.secrets,
+                )
+                or "fatal signal",
+                extra=workload_context(dto, args.release),
+            )
             await watcher.stop()
             helm_task.cancel()
             await _settle(helm_task)
@@ -555,16 +629,24 @@ class WorkloadService:
     async def _undeploy(self, dto: WorkloadUndeployedDto, release: str) -> None:
         namespace = self.options.namespace
         secret_name = release_secret_name(release)
+        context = workload_context(dto, release)
+        log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)
         try:
             async with self._slot():
-                await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
+                await self._uninstall(release, namespace)
                 secret_deleted = await self._secrets.delete(namespace, secret_name)
         except asyncio.CancelledError:
-            log.info("undeploy of release %s cancelled", release)
+            log.info("undeploy of release %s cancelled", release, extra=context)
             raise
         except (HelmError, SecretError) as exc:
             # The contract has no undeploy status; the log and the controller's next attempt are all.
-            log.error("undeploy of workload %s (release %s) failed: %s", dto.workload_rt_id, release, exc)
+            log.error(
+                "undeploy of workload %s (release %s) failed: %s",
+                dto.workload_rt_id,
+                release,
+                redact(str(exc)),
+                extra=context,
+            )
             return
         self.stats.undeploys += 1
         log.info(
@@ -572,7 +654,24 @@ class WorkloadService:
             dto.workload_rt_id,
             release,
             f", Secret {secret_name} deleted" if secret_deleted else "",
+            extra=context,
         )
+
+    async def _uninstall(self, release: str, namespace: str) -> None:
+        started = time.monotonic()
+        result = "failure"
+        try:
+            await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
+            result = "success"
+        except asyncio.CancelledError:
+            result = "cancelled"
+            raise
+        except HelmError as exc:
+            result = "timeout" if exc.timed_out else "failure"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.record_helm_run("uninstall", result, time.monotonic() - started)
 
     # -- reports --------------------------------------------------------------------------------------
 
@@ -586,6 +685,12 @@ class WorkloadService:
 
     async def _report_progress(self, dto: WorkloadDeployedDto, text: str, secrets: Iterable[str]) -> None:
         message = truncate_middle(redact(text, secrets), self.options.status_limit)
+        log.info(
+            "workload %s progress: %s",
+            dto.workload_rt_id,
+            truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
+            extra=workload_context(dto, _release_or_none(dto)),
+        )
         await self._hub.report(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS,
             WorkloadDeploymentProgressDto(
@@ -597,7 +702,12 @@ class WorkloadService:
         )
 
     async def _report_status(
-        self, dto: WorkloadDeployedDto, success: bool, text: str, secrets: Iterable[str]
+        self,
+        dto: WorkloadDeployedDto,
+        success: bool,
+        text: str,
+        secrets: Iterable[str],
+        release: str | None = None,
     ) -> None:
         message = truncate_middle(redact(text, secrets), self.options.status_limit)
         if not success:
@@ -605,7 +715,8 @@ class WorkloadService:
                 "deploy of workload %s (%s) failed: %s",
                 dto.workload_rt_id,
                 dto.workload_name,
-                truncate_middle(message, 600, separator=" "),
+                truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
+                extra=workload_context(dto, release),
             )
         await self._hub.report(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
@@ -628,6 +739,22 @@ class _UpgradeArgs:
     chart_version: str | None
     labels: dict[str, str]
     secrets: frozenset[str]
+
+
+def workload_context(
+    dto: WorkloadDeployedDto | WorkloadUndeployedDto, release: str | None = None
+) -> dict[str, str]:
+    """``extra=`` for a log line about a workload: tenant, pool, workload and (when known) release."""
+    return log_context(
+        tenant=dto.tenant_id, pool=dto.pool_rt_id, workload=dto.workload_rt_id, release=release
+    )
+
+
+def _release_or_none(dto: WorkloadDeployedDto) -> str | None:
+    try:
+        return release_name(dto.tenant_id, dto.workload_rt_id)
+    except NamingError:
+        return None
 
 
 def _same_deploy(running: WorkloadDeployedDto | None, new: WorkloadDeployedDto) -> bool:
@@ -713,8 +840,12 @@ def build_workload_service(
     if kube_context:
         env["HELM_KUBECONTEXT"] = kube_context
 
+    on_latency = metrics.observe_signal_to_report if metrics is not None else None
+
     def watcher(release: str, namespace: str, sink: ProgressSink, secrets: Sequence[str]) -> ReleaseWatcher:
-        return ReleaseWatcher(api, namespace, release, sink, policy=options.fail_fast, secrets=secrets)
+        return ReleaseWatcher(
+            api, namespace, release, sink, policy=options.fail_fast, secrets=secrets, on_latency=on_latency
+        )
 
     return WorkloadService(
         hub,

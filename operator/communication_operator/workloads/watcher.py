@@ -19,6 +19,12 @@ Whenever the formatted signal text changes (and is not empty), it is handed to `
 :meth:`SignalSet.next_deadline`, so a problem that turns fatal by persisting alone is noticed on
 time without any polling. :attr:`ReleaseWatcher.fatal` is set as soon as the fail-fast policy calls a
 signal hopeless; the deploy then stops helm.
+
+``on_latency`` (the operator passes ``OperatorMetrics.observe_signal_to_report``) gets, for each
+progress report caused by a watch event or a relist, the seconds from that event's arrival at the
+watcher to the sink returning, i.e. the report queued in the hub's outbox. Delivery to the controller
+is asynchronous and not included; reports made because a signal aged into fatality have no event
+and are not measured.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from communication_operator.workloads.signals import (
 log = logging.getLogger(__name__)
 
 ProgressSink = Callable[[str], Awaitable[None]]
+#: Receives the seconds from a watch event's arrival to its progress report being handed to the sink.
+LatencyObserver = Callable[[float], None]
 
 #: Server-side watch timeout; the watch is reopened from the last resourceVersion afterwards.
 WATCH_TIMEOUT_SECONDS = 240
@@ -89,6 +97,7 @@ class ReleaseWatcher:
         clock: Callable[[], float] = time.monotonic,
         watch_timeout: int = WATCH_TIMEOUT_SECONDS,
         progress_limit: int = 4000,
+        on_latency: LatencyObserver | None = None,
     ) -> None:
         self._core = client.CoreV1Api(api)
         self.namespace = namespace
@@ -111,6 +120,7 @@ class ReleaseWatcher:
         self._events: dict[str, Mapping[str, Any]] = {}
         self._last_text = ""
         self._sending = asyncio.Lock()
+        self._on_latency = on_latency
         #: Progress texts handed to ``on_progress``, in order (for logs and tests).
         self.sent: list[str] = []
 
@@ -201,6 +211,7 @@ class ReleaseWatcher:
             self.namespace, **selector, _preload_content=False, _request_timeout=SYNC_TIMEOUT_SECONDS
         )
         listing = await response.json()
+        received = time.monotonic()
         items = [item for item in listing.get("items") or [] if isinstance(item, dict)]
         now = self._clock()
         if kind == "pods":
@@ -217,7 +228,7 @@ class ReleaseWatcher:
                 self._signals.forget_event(self._events.pop(uid), now)
             for item in items:
                 self._observe_event(item, now)
-        await self._evaluate()
+        await self._evaluate(received)
         return str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
     async def _watch(self, kind: str, resource_version: str) -> str:
@@ -234,6 +245,7 @@ class ReleaseWatcher:
         )
         async with stream:
             async for event in stream:
+                received = time.monotonic()
                 raw = event.get("raw_object")
                 if not isinstance(raw, dict):
                     continue
@@ -256,7 +268,7 @@ class ReleaseWatcher:
                         self._signals.forget_event(gone, now)
                 else:
                     self._observe_event(raw, now)
-                await self._evaluate()
+                await self._evaluate(received)
         return resource_version
 
     def _observe_event(self, event: Mapping[str, Any], now: float) -> None:
@@ -267,8 +279,11 @@ class ReleaseWatcher:
 
     # -- reporting and fail-fast ---------------------------------------------------------------------
 
-    async def _evaluate(self) -> None:
-        """Report the text if it changed; raise the fatal flag; wake the deadline task."""
+    async def _evaluate(self, received: float | None = None) -> None:
+        """Report the text if it changed; raise the fatal flag; wake the deadline task.
+
+        ``received``: when the watch event (or list) that led here arrived (``time.monotonic``).
+        """
         now = self._clock()
         if not self._fatal.is_set() and self._signals.fatal_signals(now):
             self._fatal.set()
@@ -287,6 +302,9 @@ class ReleaseWatcher:
                 raise
             except Exception:
                 log.exception("could not queue a progress report for release %s", self.release)
+            else:
+                if received is not None and self._on_latency is not None:
+                    self._on_latency(time.monotonic() - received)
 
     async def _deadlines(self) -> None:
         """Sleep until a present signal turns fatal by persistence (or anything changes), then re-check."""

@@ -3,7 +3,8 @@ the local kube-apiserver, with the fake kubelet playing the pods and the loopbac
 
 ``deployer`` (fixture) builds a :class:`Deployer` for this test's namespace: a hub connection that
 registers one Edge pool with the simulator, and a WorkloadService running the chosen helm binary
-(``await deployer(helm="helm3")``), with short timeouts and fail-fast grace periods.
+(``await deployer(helm="helm3")``), with short timeouts and fail-fast grace periods; pass
+``metrics=OperatorMetrics()`` to have the service and its watchers record into it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kubernetes_asyncio import client
 
 from communication_operator.contracts import ClientMethod, ServerMethod
 from communication_operator.hub import HubConnection, HubOptions
+from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.secrets import ReleaseSecrets
@@ -144,7 +146,12 @@ async def deployer(
     made: list[Deployer] = []
 
     async def make(
-        *, helm: str = "helm", policy: FailFastPolicy = TEST_POLICY, max_concurrent: int = 4, **options: Any
+        *,
+        helm: str = "helm",
+        policy: FailFastPolicy = TEST_POLICY,
+        max_concurrent: int = 4,
+        metrics: OperatorMetrics | None = None,
+        **options: Any,
     ) -> Deployer:
         pool_rt_id = await controller_sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
         binary = Path(getattr(kube_cluster, "helm3" if helm == "helm3" else "helm"))
@@ -162,7 +169,15 @@ async def deployer(
         watchers: list[ReleaseWatcher] = []
 
         def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
-            created = ReleaseWatcher(kube_api, ns, release, sink, policy=policy, secrets=secrets)
+            created = ReleaseWatcher(
+                kube_api,
+                ns,
+                release,
+                sink,
+                policy=policy,
+                secrets=secrets,
+                on_latency=metrics.observe_signal_to_report if metrics is not None else None,
+            )
             watchers.append(created)
             return created
 
@@ -179,6 +194,7 @@ async def deployer(
                 max_concurrent=max_concurrent,
                 fail_fast=policy,
             ),
+            metrics=metrics,
         )
 
         async def register() -> None:

@@ -1,0 +1,45 @@
+"""``helm repo add`` runs once per repository and credentials; later deploys only ``repo update``.
+
+``repo add`` rewrites repositories.yaml in place, so a concurrent deploy's helm could read it half
+written and fail with "repo … not found"; ``repo update`` replaces only the index file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .test_service import Harness
+
+
+async def test_repo_add_once_then_only_updates_until_credentials_change(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.fake.history((1, "deployed"))
+
+    await harness.deploy(chart_version="0.1.0")
+    await harness.settle()
+    await harness.deploy(chart_version="0.2.0")
+    await harness.settle()
+    ops = harness.fake.ops()
+    assert ops.count("repo-add") == 1, ops
+    assert ops.count("repo-update") == 2, ops
+
+    await harness.deploy(chart_version="0.3.0", repository_username="reader", repository_password="pw-1234")
+    await harness.settle()
+    ops = harness.fake.ops()
+    assert ops.count("repo-add") == 2, ops
+    assert harness.fake.stdin("repo-add") == "pw-1234"
+    assert all(status.success for status in harness.hub.statuses())
+
+
+async def test_a_failed_refresh_adds_the_repository_again_next_time(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.fake.history((1, "deployed"))
+    harness.fake.set("repo-update", exit=1, stderr="Error: connection refused\n", call=2)
+
+    for version in ("0.1.0", "0.2.0", "0.3.0"):
+        await harness.deploy(chart_version=version)
+        await harness.settle()
+
+    ops = harness.fake.ops()
+    assert ops.count("repo-add") == 2, ops  # first deploy, and after the failed update of the second
+    assert [s.success for s in harness.hub.statuses()] == [True, False, True]
