@@ -17,7 +17,7 @@ import kopf
 from pydantic import ValidationError
 
 from communication_operator.hub import NotConnected
-from communication_operator.kube import connection_info
+from communication_operator.kube import kopf_session
 from communication_operator.kube.objects import EventType
 from communication_operator.pools import (
     FINALIZER,
@@ -95,8 +95,8 @@ async def startup(memo: Any, **_: Any) -> None:
     await context_of(memo).start()
 
 
-async def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
-    return await connection_info(context_of(memo).kube.configuration)
+async def login(memo: Any, **_: Any) -> kopf.AiohttpSession:
+    return await kopf_session(context_of(memo).kube.configuration)
 
 
 async def cleanup(memo: Any, **_: Any) -> None:

@@ -1,6 +1,6 @@
 """Small kubernetes-asyncio helpers: client setup and the few object operations the operator needs."""
 
-from communication_operator.kube.client import KubeClient, connection_info, load_configuration
+from communication_operator.kube.client import KubeClient, connection_info, kopf_session, load_configuration
 from communication_operator.kube.objects import EventType, KubeObjects, ObjectRef
 
 __all__ = [
@@ -9,5 +9,6 @@ __all__ = [
     "KubeObjects",
     "ObjectRef",
     "connection_info",
+    "kopf_session",
     "load_configuration",
 ]

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from communication_operator.kube import connection_info, load_configuration
+from communication_operator.kube import connection_info, kopf_session, load_configuration
 
 
-async def test_kubeconfig_token_is_shared_with_kopf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+def _kubeconfig(tmp_path: Path) -> Path:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         yaml.safe_dump(
@@ -30,8 +29,29 @@ async def test_kubeconfig_token_is_shared_with_kopf(tmp_path: Path, monkeypatch:
             }
         )
     )
-    configuration = await load_configuration(kubeconfig)
+    return kubeconfig
+
+
+async def test_kubeconfig_token_is_shared_with_kopf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    configuration = await load_configuration(_kubeconfig(tmp_path))
     info = await connection_info(configuration)
     assert info.server == "https://127.0.0.1:6443"
     assert (info.scheme, info.token) == ("Bearer", "test-token-123")
     assert info.insecure is True
+
+
+async def test_kopf_session_reuses_a_bounded_pool_of_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    configuration = await load_configuration(_kubeconfig(tmp_path))
+    credentials = await kopf_session(configuration, max_connections=7)
+    session = credentials.aiohttp_session
+    try:
+        assert credentials.server == "https://127.0.0.1:6443"
+        assert session.headers["Authorization"] == "Bearer test-token-123"
+        assert session.connector is not None
+        assert session.connector.limit == 7
+    finally:
+        await session.close()
