@@ -9,8 +9,7 @@ from kubernetes_asyncio import client
 
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.devcluster.rules import dump_rules, make_rule
-
-from .conftest import eventually
+from octo_devtools.testing.waiting import eventually
 
 pytestmark = pytest.mark.cluster
 

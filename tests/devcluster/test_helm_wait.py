@@ -10,8 +10,7 @@ from kubernetes_asyncio import client
 
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
-
-from .conftest import eventually
+from octo_devtools.testing.waiting import eventually
 
 pytestmark = pytest.mark.cluster
 CHARTS = Path(__file__).resolve().parents[1] / "charts"

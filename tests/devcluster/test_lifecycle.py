@@ -15,8 +15,7 @@ from kubernetes_asyncio import client
 from octo_devtools.devcluster.controlplane import ClusterState, pid_is_running
 from octo_devtools.devcluster.prepare import PrepareError, WheelBinary, _install_verified, file_lock
 from octo_devtools.testing.cluster import KubeCluster
-
-from .conftest import eventually
+from octo_devtools.testing.waiting import eventually
 
 DEVCLUSTER = [sys.executable, "-m", "octo_devtools.devcluster.cli"]
 

@@ -31,7 +31,14 @@ from kubernetes_asyncio import client, config
 
 from octo_devtools.controller_sim.admin_client import AdminClient
 from octo_devtools.demo import StoryTarget, StoryTimeouts
-from tests.e2e.support import E2ESetupError, HostChartRepo, HostSimulator, host_address, operator_chart_values
+from octo_devtools.devcluster.chartrepo import ChartRepository
+from tests.e2e.support import (
+    E2ESetupError,
+    HostSimulator,
+    host_address,
+    host_chart_repo,
+    operator_chart_values,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_REASON = "e2e: needs E2E_KUBECONFIG (a kind cluster); see docs/e2e.md"
@@ -68,7 +75,7 @@ class E2EEnvironment:
     image: str
     host: str
     simulator: HostSimulator
-    chart_repo: HostChartRepo
+    chart_repo: ChartRepository
     helm: str
     kubectl: str
 
@@ -128,7 +135,7 @@ def e2e(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         state_file=workdir / "controller-state.json", log_path=workdir / "controller-sim.log"
     )
     simulator.start()
-    chart_repo = HostChartRepo([ROOT / "tests" / "charts" / "web"], workdir / "charts", helm, host).start()
+    chart_repo = host_chart_repo([ROOT / "tests" / "charts" / "web"], workdir / "charts", helm, host).start()
     env = E2EEnvironment(
         kubeconfig=kubeconfig,
         image=os.environ.get("E2E_IMAGE", "communication-operator:e2e"),

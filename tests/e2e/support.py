@@ -7,8 +7,6 @@ session while every test has its own event loop.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import ipaddress
 import json
 import os
@@ -18,15 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from octo_devtools.controller_sim.harness import READY_PREFIX
+from octo_devtools.devcluster.chartrepo import ChartRepository
 
 KIND_NETWORK = "kind"
 
@@ -154,61 +150,13 @@ class HostSimulator:
         return f"pid {old} killed with SIGKILL, pid {self.pid} started with the same state file"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class HostChartRepo:
-    """``helm package`` + ``helm repo index --url http://<host>:<port>`` of chart directories, served on
-    every interface. (The devcluster's ``ChartRepository`` serves loopback only, which kind pods
-    cannot reach.)"""
-
-    def __init__(self, chart_dirs: list[Path], root: Path, helm: str, host: str) -> None:
-        self.chart_dirs = chart_dirs
-        self.root = root
-        self.helm = helm
-        self.host = host
-        self.charts: dict[str, str] = {}
-        self.url = ""
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def _helm(self, *args: str) -> None:
-        env = dict(os.environ)
-        for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-            env[name] = str(self.root.parent / "helm-home" / name.lower())
-        result = subprocess.run([self.helm, *args], capture_output=True, text=True, env=env, check=False)
-        if result.returncode != 0:
-            raise E2ESetupError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
-
-    def start(self) -> HostChartRepo:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._server = http.server.ThreadingHTTPServer(
-            ("0.0.0.0", 0), functools.partial(_QuietHandler, directory=str(self.root))
-        )
-        self.url = f"http://{self.host}:{self._server.server_address[1]}"
-        for chart in self.chart_dirs:
-            meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-            self.charts[meta["name"]] = str(meta["version"])
-            self._helm("package", str(chart), "--destination", str(self.root))
-        self._helm("repo", "index", str(self.root), "--url", self.url)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-chart-repo", daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def local_url(self) -> str:
-        """The same repository through loopback (for checks from the host)."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+def host_chart_repo(chart_dirs: list[Path], root: Path, helm: str, host: str) -> ChartRepository:
+    """The devcluster's chart repository, served on every interface with ``host`` in its index, so kind
+    pods can reach it."""
+    env = dict(os.environ)
+    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+        env[name] = str(root.parent / "helm-home" / name.lower())
+    return ChartRepository(chart_dirs, root, Path(helm), env, bind_host="0.0.0.0", advertise_host=host)
 
 
 def image_parts(image: str) -> tuple[str, str]:

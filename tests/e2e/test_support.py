@@ -15,8 +15,8 @@ from octo_devtools.devcluster.paths import Toolchain
 from octo_devtools.devcluster.prepare import ensure_tools
 from tests.e2e.support import (
     E2ESetupError,
-    HostChartRepo,
     HostSimulator,
+    host_chart_repo,
     image_parts,
     ipv4_gateway,
     operator_chart_values,
@@ -103,7 +103,7 @@ async def test_host_simulator_restarts_on_its_port_and_keeps_its_pools(tmp_path:
 
 def test_chart_repository_indexes_charts_under_the_host_url(tmp_path: Path) -> None:
     ensure_tools()
-    repo = HostChartRepo(
+    repo = host_chart_repo(
         [ROOT / "tests" / "charts" / "web"],
         tmp_path / "charts",
         str(Toolchain.from_cache().helm),

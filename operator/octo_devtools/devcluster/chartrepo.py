@@ -56,8 +56,14 @@ class ChartRepository:
         *,
         username: str | None = None,
         password: str | None = None,
+        bind_host: str = "127.0.0.1",
+        advertise_host: str | None = None,
     ) -> None:
+        """``bind_host``/``advertise_host``: serve on every interface (``0.0.0.0``) and put a host that
+        pods can reach into the index (kind), instead of loopback only."""
         self.chart_dirs = chart_dirs
+        self.bind_host = bind_host
+        self.advertise_host = advertise_host or bind_host
         self.root = workdir
         self.helm = helm
         self.helm_env = helm_env
@@ -83,9 +89,9 @@ class ChartRepository:
             auth = f"Basic {token}"
         handler = type("ChartRepoHandler", (_Handler,), {"expected_auth": auth})
         self._server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(handler, directory=str(self.root))
+            (self.bind_host, 0), functools.partial(handler, directory=str(self.root))
         )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{self.advertise_host}:{self._server.server_address[1]}"
         for chart in self.chart_dirs:
             meta = yaml.safe_load((chart / "Chart.yaml").read_text())
             self.charts[meta["name"]] = str(meta["version"])
@@ -94,6 +100,12 @@ class ChartRepository:
         self._thread = threading.Thread(target=self._server.serve_forever, name="chart-repo", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def local_url(self) -> str:
+        """The same repository through loopback (for checks from this host)."""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         if self._server is not None:

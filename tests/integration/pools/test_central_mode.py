@@ -10,7 +10,8 @@ from kubernetes_asyncio import client
 from communication_operator.pools import PoolKey
 from communication_operator.pools.naming import broker_secret_name, pool_resource_name
 from octo_devtools.controller_sim import RunningSimulator
-from tests.integration.pools.conftest import OperatorFactory, Pools, eventually
+from octo_devtools.testing.waiting import eventually
+from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
 

@@ -6,7 +6,8 @@ import pytest
 
 from communication_operator.pools import FINALIZER
 from octo_devtools.controller_sim import RunningSimulator
-from tests.integration.pools.conftest import OperatorFactory, Pools, eventually
+from octo_devtools.testing.waiting import eventually
+from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
 

@@ -14,7 +14,8 @@ import pytest
 
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
-from tests.integration.pools.conftest import Pools, eventually
+from octo_devtools.testing.waiting import eventually
+from tests.integration.pools.conftest import Pools
 
 pytestmark = pytest.mark.cluster
 

@@ -9,7 +9,8 @@ import pytest
 from communication_operator.pools import PoolKey
 from communication_operator.pools.naming import pool_resource_name
 from octo_devtools.controller_sim import RunningSimulator
-from tests.integration.pools.conftest import OperatorFactory, Pools, eventually
+from octo_devtools.testing.waiting import eventually
+from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,24 +234,6 @@ async def _releases(item: Deployer) -> list[str]:
     if code != 0:
         code, out, _ = await item.helm_cmd("list", "-n", item.namespace, "-o", "json")
     return [entry["name"] for entry in json.loads(out or "[]")] if code == 0 else []
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]],
-    *,
-    timeout: float = 15.0,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = await probe()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
-        await asyncio.sleep(interval)
 
 
 def secret_free_logs(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:

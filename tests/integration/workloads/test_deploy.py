@@ -18,8 +18,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from communication_operator.contracts import ServerMethod
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from octo_devtools.devcluster.kubelet import FakeKubelet
+from octo_devtools.testing.waiting import eventually
 
-from .conftest import BROKER_PASSWORD, HELM_TIMEOUT, TENANT, DeployerFactory, eventually, secret_free_logs
+from .conftest import BROKER_PASSWORD, HELM_TIMEOUT, TENANT, DeployerFactory, secret_free_logs
 
 pytestmark = pytest.mark.cluster
 

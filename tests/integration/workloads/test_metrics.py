@@ -6,8 +6,9 @@ import pytest
 
 from communication_operator.metrics import OperatorMetrics
 from octo_devtools.devcluster.kubelet import FakeKubelet
+from octo_devtools.testing.waiting import eventually
 
-from .conftest import DeployerFactory, eventually
+from .conftest import DeployerFactory
 
 pytestmark = pytest.mark.cluster
 

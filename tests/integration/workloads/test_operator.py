@@ -11,14 +11,13 @@ from communication_operator.workloads.naming import release_name
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
+from octo_devtools.testing.waiting import eventually
 from tests.integration.pools.conftest import (  # noqa: F401 - fixtures used by name
     OperatorFactory,
     Pools,
     pools,
     start_operator,
 )
-
-from .conftest import eventually
 
 pytestmark = pytest.mark.cluster
 
