@@ -162,9 +162,9 @@ class Signal:
 
 def classify_pod(pod: Mapping[str, Any]) -> list[Signal]:
     """Signals from one pod's status (no events): containers, init containers, scheduling, phase."""
-    name = _str(_get(pod, "metadata", "name"))
+    name = _str(get_path(pod, "metadata", "name"))
     status = _map(pod.get("status"))
-    if _get(pod, "metadata", "deletionTimestamp") is not None:
+    if get_path(pod, "metadata", "deletionTimestamp") is not None:
         return []  # shutting down (an old replica during a rollout): its exit codes are expected
     signals: list[Signal] = []
 
@@ -317,7 +317,7 @@ def event_time(event: Mapping[str, Any]) -> datetime | None:
         event.get("lastTimestamp"),
         event.get("eventTime"),
         event.get("firstTimestamp"),
-        _get(event, "metadata", "creationTimestamp"),
+        get_path(event, "metadata", "creationTimestamp"),
     ):
         parsed = _parse_time(value)
         if parsed is not None:
@@ -450,10 +450,10 @@ class SignalSet:
     def observe_pod(self, pod: Mapping[str, Any], now: float) -> bool:
         """A pod was added or modified (or listed)."""
         before = self._visible()
-        name = _str(_get(pod, "metadata", "name"))
+        name = _str(get_path(pod, "metadata", "name"))
         if not name:
             return False
-        if _get(pod, "metadata", "deletionTimestamp") is None:
+        if get_path(pod, "metadata", "deletionTimestamp") is None:
             self._deleted_pods.discard(name)
         signals = classify_pod(pod)
         previous = self._pods.get(name)
@@ -470,9 +470,9 @@ class SignalSet:
             containers_started=_containers_started(pod),
             owners=frozenset(
                 (_str(_map(ref).get("kind")), _str(_map(ref).get("name")))
-                for ref in _list(_get(pod, "metadata", "ownerReferences"))
+                for ref in _list(get_path(pod, "metadata", "ownerReferences"))
             ),
-            created=_parse_time(_get(pod, "metadata", "creationTimestamp")),
+            created=_parse_time(get_path(pod, "metadata", "creationTimestamp")),
         )
         self._count_pull_attempts(name, previous, signals)
         return self._settle(before, now)
@@ -615,7 +615,7 @@ def _carry_crash_loops(
     statuses = {
         (init, _str(_map(s).get("name"))): _map(s)
         for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses"))
-        for s in _list(_get(pod, "status", key))
+        for s in _list(get_path(pod, "status", key))
     }
     by_container = {(s.init_container, s.container): s for s in current}
     result = list(current)
@@ -736,7 +736,8 @@ def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: It
 # Helpers for loosely typed API objects
 
 
-def _get(data: Mapping[str, Any], *path: str) -> Any:
+def get_path(data: Mapping[str, Any], *path: str) -> Any:
+    """``data[path[0]][path[1]]...`` of a loosely typed API object, or ``None`` where a level is missing."""
     value: Any = data
     for key in path:
         if not isinstance(value, Mapping):
@@ -789,22 +790,22 @@ def _event_key(event: Mapping[str, Any]) -> str:
 def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(
         _map(c).get("type") == "Ready" and _map(c).get("status") == "True"
-        for c in _list(_get(pod, "status", "conditions"))
+        for c in _list(get_path(pod, "status", "conditions"))
     )
 
 
 def _pod_scheduled(pod: Mapping[str, Any]) -> bool:
-    if _get(pod, "spec", "nodeName"):
+    if get_path(pod, "spec", "nodeName"):
         return True
     return any(
         _map(c).get("type") == "PodScheduled" and _map(c).get("status") == "True"
-        for c in _list(_get(pod, "status", "conditions"))
+        for c in _list(get_path(pod, "status", "conditions"))
     )
 
 
 def _containers_started(pod: Mapping[str, Any]) -> bool:
     for key in ("initContainerStatuses", "containerStatuses"):
-        for status in _list(_get(pod, "status", key)):
+        for status in _list(get_path(pod, "status", key)):
             state = _map(_map(status).get("state"))
             if state.get("running") or state.get("terminated"):
                 return True

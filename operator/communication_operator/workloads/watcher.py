@@ -48,6 +48,7 @@ from communication_operator.workloads.signals import (
     SignalSet,
     event_concerns_release,
     format_progress,
+    get_path,
 )
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class ReleaseWatcher:
                 raw = event.get("raw_object")
                 if not isinstance(raw, dict):
                     continue
-                resource_version = str(_get(raw, "metadata", "resourceVersion") or resource_version)
+                resource_version = str(get_path(raw, "metadata", "resourceVersion") or resource_version)
                 kind_of_change = event.get("type")
                 if kind_of_change == "BOOKMARK":
                     continue
@@ -320,17 +321,8 @@ class ReleaseWatcher:
                 self._wake.clear()
 
 
-def _get(data: Mapping[str, Any], *path: str) -> Any:
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _name(item: Mapping[str, Any]) -> str:
-    return str(_get(item, "metadata", "name") or "")
+    return str(get_path(item, "metadata", "name") or "")
 
 
 def _uid(item: Mapping[str, Any]) -> str:
