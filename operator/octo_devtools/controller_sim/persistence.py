@@ -25,17 +25,24 @@ from octo_devtools.controller_sim.state import ControllerState, Pool, Workload
 _FORMAT_VERSION = 1
 
 
-def save(state: ControllerState, path: Path) -> None:
+def render(state: ControllerState) -> str:
+    """The saved form of ``state`` (compare two renderings to know whether anything changed)."""
     document = {
         "version": _FORMAT_VERSION,
         "pools": [_pool_to_json(p) for p in state.pools.values()],
         "workloads": [_workload_to_json(w) for w in state.workloads.values()],
     }
+    return json.dumps(document, indent=1)
+
+
+def save(state: ControllerState, path: Path, text: str | None = None) -> None:
+    """Write ``state`` (or its ``text`` from :func:`render`) to ``path`` atomically."""
+    text = render(state) if text is None else text
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=1)
+            handle.write(text)
         os.replace(temp_name, path)  # atomic: a kill -9 never leaves half a file
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

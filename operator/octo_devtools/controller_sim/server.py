@@ -25,6 +25,7 @@ class Simulator:
         self.admin = AdminApi(self.state, self.hub, self._persist)
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
+        self._saved = persistence.render(self.state) if self._state_file else ""
 
     @property
     def hub_url(self) -> str:
@@ -33,8 +34,13 @@ class Simulator:
         return self.base_url + HUB_PATH
 
     def _persist(self) -> None:
-        if self._state_file is not None:
-            persistence.save(self.state, self._state_file)
+        """Save after every call that may have changed something; most calls change nothing to save."""
+        if self._state_file is None:
+            return
+        text = persistence.render(self.state)
+        if text != self._saved:
+            persistence.save(self.state, self._state_file, text)
+            self._saved = text
 
     def build_app(self) -> web.Application:
         app = web.Application()
