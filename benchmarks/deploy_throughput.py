@@ -29,13 +29,11 @@ import logging
 import os
 import platform
 import resource
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config
-
+from benchmarks.local_stack import local_stack
 from communication_operator.contracts import (
     ClientMethod,
     ServerMethod,
@@ -49,9 +47,6 @@ from communication_operator.workloads.service import WorkloadOptions, WorkloadSe
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import SimulatorOptions, running_simulator
-from octo_devtools.devcluster import lifecycle
-from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import tool_path_dirs
 from octo_devtools.devcluster.kubelet import FakeKubelet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,30 +84,10 @@ class Router:
 
 
 async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
-    state_dir = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
-    result = lifecycle.up(state_dir, lambda line: logging.info("%s", line), die_with_parent=True)
-    state, toolchain = result.state, result.toolchain
-    env = {**lifecycle.environment(state, toolchain)}
-    env["PATH"] = ":".join([*tool_path_dirs(toolchain), "/usr/bin:/bin"])
-    helm_env = {
-        **env,
-        "HELM_CACHE_HOME": str(state_dir / "helm" / "cache"),
-        "HELM_CONFIG_HOME": str(state_dir / "helm" / "config"),
-        "HELM_DATA_HOME": str(state_dir / "helm" / "data"),
-    }
-    repo = ChartRepository(
-        sorted(p.parent for p in (ROOT / "tests" / "charts").glob("*/Chart.yaml")),
-        state_dir / "repo",
-        toolchain.helm,
-        env,
-    ).start()
-    configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(state.kubeconfig), client_configuration=configuration)
-    api = client.ApiClient(configuration)
     rows: list[dict[str, Any]] = []
     helm_version = ""
-    try:
-        await client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    async with local_stack("throughput-bench-", NAMESPACE) as stack:
+        toolchain, repo, api = stack.toolchain, stack.repo, stack.api
         kubelet = FakeKubelet(api, namespace=NAMESPACE)  # pods become Ready (the default behaviour)
         await kubelet.start()
         await kubelet.wait_synced()
@@ -130,7 +105,7 @@ async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
             hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, router.undeployed)
             await hub.start()
             await hub.wait_connected(10)
-            helm_cli = HelmCli(binary=str(toolchain.helm), env=helm_env)
+            helm_cli = HelmCli(binary=str(toolchain.helm), env=stack.helm_env)
             helm_version = str(await helm_cli.version())
 
             def make_service(concurrency: int) -> WorkloadService:
@@ -214,10 +189,6 @@ async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
                     await router.service.shutdown()
                 await hub.stop(drain_timeout=2)
         await kubelet.stop()
-    finally:
-        await api.close()
-        repo.stop()
-        lifecycle.down(state_dir, lambda line: logging.info("%s", line))
     baseline = rows[0]["per_minute"] if rows and rows[0]["concurrency"] == 1 else None
     for row in rows:
         row["ratio_to_concurrency_1"] = row["per_minute"] / baseline if baseline else None

@@ -24,15 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 
+from benchmarks.local_stack import local_stack
 from communication_operator.contracts import ClientMethod, ServerMethod
 from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.workloads.helm import HelmCli
@@ -42,9 +43,6 @@ from communication_operator.workloads.signals import FailFastPolicy
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import SimulatorOptions, running_simulator
-from octo_devtools.devcluster import lifecycle
-from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import tool_path_dirs
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.devcluster.podplan import Step
 
@@ -96,24 +94,16 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _workload_in_error(workload_rt_id: str, state: Any) -> bool:
+    return any(
+        w["workloadRtId"] == workload_rt_id and w["deploymentState"] == "Error" for w in state["workloads"]
+    )
+
+
 async def run(deploys: int) -> dict[str, Any]:
-    state_dir = Path(tempfile.mkdtemp(prefix="signal-bench-"))
-    result = lifecycle.up(state_dir, lambda line: logging.info("%s", line), die_with_parent=True)
-    state, toolchain = result.state, result.toolchain
-    env = {**lifecycle.environment(state, toolchain)}
-    env["PATH"] = ":".join([*tool_path_dirs(toolchain), "/usr/bin:/bin"])
-    repo = ChartRepository(
-        sorted(p.parent for p in (ROOT / "tests" / "charts").glob("*/Chart.yaml")),
-        state_dir / "repo",
-        toolchain.helm,
-        env,
-    ).start()
-    configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(state.kubeconfig), client_configuration=configuration)
-    api = client.ApiClient(configuration)
-    stop = asyncio.Event()
-    try:
-        await client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    async with local_stack("signal-bench-", NAMESPACE) as stack:
+        toolchain, env, repo, api = stack.toolchain, stack.env, stack.repo, stack.api
+        stop = asyncio.Event()
         kubelet = TimedKubelet(api, namespace=NAMESPACE)
         kubelet.add_rule("example.invalid/*", "image-pull-backoff")
         await kubelet.start()
@@ -157,9 +147,7 @@ async def run(deploys: int) -> dict[str, Any]:
                     )
                     await sim.admin.deploy_workload(workload)
                     await sim.admin.wait_for(
-                        lambda s, w=workload: any(
-                            x["workloadRtId"] == w and x["deploymentState"] == "Error" for x in s["workloads"]
-                        ),
+                        functools.partial(_workload_in_error, workload),
                         timeout=60,
                     )
                     logging.info("deploy %d/%d failed fast as expected", index + 1, deploys)
@@ -172,10 +160,6 @@ async def run(deploys: int) -> dict[str, Any]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await floor_task
         await kubelet.stop()
-    finally:
-        await api.close()
-        repo.stop()
-        lifecycle.down(state_dir, lambda line: logging.info("%s", line))
 
     ours: list[float] = []
     floor: list[float] = []
