@@ -105,7 +105,12 @@ class HubSession:
         token: str | None = None,
     ) -> HubSession:
         """Negotiate (v1, falling back to v0), connect the WebSocket and complete the handshake."""
-        timeout = aiohttp.ClientTimeout(total=None, connect=config.handshake_timeout)
+        # sock_read bounds the negotiate answer and the upgrade response: a controller that accepts TCP
+        # but answers nothing must not hold the attempt forever. After the upgrade aiohttp reads the
+        # WebSocket without it (ws_receive is None); the server timeout watches the connection then.
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=config.handshake_timeout, sock_read=config.handshake_timeout
+        )
         http = aiohttp.ClientSession(timeout=timeout)
         try:
             url = hub_url(config.url)

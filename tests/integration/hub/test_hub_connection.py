@@ -348,3 +348,20 @@ async def test_metrics_follow_the_connection(controller_sim: RunningSimulator) -
     assert 'method="RegisterPoolAsync",outcome="error"' in text
     assert 'method="RegisterOperatorAsync",outcome="ok"} 2.0' in text
     assert "communication_operator_outbox_depth 0.0" in text
+
+
+async def test_a_connect_attempt_to_a_frozen_controller_gives_up_after_the_handshake_timeout(
+    controller_sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A controller that accepts TCP but answers nothing (a hung process, thread-pool starvation) must
+    # not hold the supervisor in one negotiate forever: each attempt is bounded, then retried.
+    async with hub_for(controller_sim.base_url, handshake_timeout=0.5) as hub:
+        await eventually(lambda: len(registrations(hub)) == 1)
+        with caplog.at_level(logging.DEBUG, logger="communication_operator.hub.connection"):
+            await controller_sim.admin.fault("freeze")
+            await eventually(lambda: not hub.connected, timeout=5, what="server timeout")
+            await eventually(
+                lambda: "cannot connect to the controller" in caplog.text,
+                timeout=4,
+                what="the attempt against the frozen controller timing out",
+            )
