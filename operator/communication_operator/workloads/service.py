@@ -185,6 +185,7 @@ class _Run:
     dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
     context: dict[str, str] = field(default_factory=dict)  # log context (tenant, pool, workload, release)
+    predecessors: tuple[asyncio.Task[None], ...] = ()  # earlier runs of the release this one waits for
 
     def cancel_once(self, reason: str) -> None:
         # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
@@ -343,13 +344,19 @@ class WorkloadService:
                 )
             previous.cancel_once(reason)
 
+        # Every earlier run still going, not just the latest: a queued run cancelled before its
+        # predecessor's helm has stopped ends at once, and its successor must still wait for that helm.
+        predecessors: tuple[asyncio.Task[None], ...] = ()
+        if previous is not None:
+            predecessors = tuple(t for t in (*previous.predecessors, previous.task) if not t.done())
+
         async def after_previous() -> None:
-            if previous is not None:
-                await asyncio.wait({previous.task})  # its own errors are its own; only the order matters
+            for earlier in predecessors:
+                await _settle(earlier)  # their own errors are their own; only the order matters
             await work()
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
-        run = _Run(kind, workload_rt_id, task, dto, context=context)
+        run = _Run(kind, workload_rt_id, task, dto, context=context, predecessors=predecessors)
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
