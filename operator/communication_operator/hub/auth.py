@@ -73,7 +73,7 @@ class ClientCredentialsTokenProvider:
             if self.tenant_id:
                 form["acr_values"] = f"tenant:{self.tenant_id}"
             async with http.post(endpoint, data=form, ssl=ssl_context) as response:
-                body: Any = await response.json(content_type=None)
+                body = await _json_or_none(response)
                 if response.status != 200 or not isinstance(body, dict) or "access_token" not in body:
                     error = body.get("error") if isinstance(body, dict) else None
                     raise TokenError(
@@ -88,9 +88,17 @@ class ClientCredentialsTokenProvider:
     async def _discover(self, http: aiohttp.ClientSession, ssl_context: ssl.SSLContext | bool) -> str:
         url = self.issuer_uri.rstrip("/") + "/.well-known/openid-configuration"
         async with http.get(url, ssl=ssl_context) as response:
-            document: Any = await response.json(content_type=None)
+            document = await _json_or_none(response)
         endpoint = document.get("token_endpoint") if isinstance(document, dict) else None
         if not isinstance(endpoint, str):
             raise TokenError(f"{url} names no token_endpoint")
         self._token_endpoint = endpoint
         return endpoint
+
+
+async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
+    """The JSON body, or None for anything else (a proxy's HTML error page must be a TokenError)."""
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return None

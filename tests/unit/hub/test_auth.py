@@ -1,0 +1,80 @@
+"""The client-credentials token provider against a small real OAuth2 issuer (aiohttp)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from pydantic import SecretStr
+
+from communication_operator.hub.auth import ClientCredentialsTokenProvider, TokenError
+
+
+@dataclass
+class Issuer:
+    url: str = ""
+    answers: list[web.Response] = field(default_factory=list)
+    forms: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture
+async def issuer() -> AsyncIterator[Issuer]:
+    state = Issuer()
+
+    async def discovery(request: web.Request) -> web.Response:
+        return web.json_response({"token_endpoint": f"{state.url}/connect/token"})
+
+    async def token(request: web.Request) -> web.Response:
+        state.forms.append(dict(await request.post()))
+        return state.answers.pop(0)
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", discovery)
+    app.router.add_post("/connect/token", token)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state.url = f"http://127.0.0.1:{port}"
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_refresh_answered_with_a_non_json_error_page_keeps_the_still_valid_token(
+    issuer: Issuer,
+) -> None:
+    # A proxy in front of the identity provider answers 502 with an HTML page; the token we hold is
+    # still valid, so reconnecting to the controller must not fail because of the refresh.
+    issuer.answers = [
+        web.json_response({"access_token": "first-token", "expires_in": 0.6}),
+        web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
+    ]
+    provider = ClientCredentialsTokenProvider(
+        issuer_uri=issuer.url, client_id="operator", client_secret=SecretStr("s3cr3t"), tenant_id="system"
+    )
+    assert await provider.get_token() == "first-token"
+    await asyncio.sleep(0.35)  # past the refresh point (half the lifetime), before expiry
+    assert await provider.get_token() == "first-token"
+    assert len(issuer.forms) == 2, "the provider should have tried to refresh"
+
+
+async def test_a_non_json_answer_without_a_usable_token_is_a_token_error_naming_the_status(
+    issuer: Issuer,
+) -> None:
+    issuer.answers = [
+        web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+    ]
+    provider = ClientCredentialsTokenProvider(
+        issuer_uri=issuer.url, client_id="operator", client_secret=SecretStr("s3cr3t")
+    )
+    with pytest.raises(TokenError, match="HTTP 502") as excinfo:
+        await provider.get_token()
+    assert "s3cr3t" not in str(excinfo.value)
