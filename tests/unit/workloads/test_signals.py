@@ -876,3 +876,33 @@ def test_progress_redacts_before_cutting() -> None:
         text = format_progress([Signal(K.WARNING, "Pod", "p", "X", message)], secrets=[secret])
         assert "characters omitted" in text
         assert all(secret[i : i + 5] not in text for i in range(len(secret) - 4)), offset
+
+
+def test_restarts_of_a_replica_crashing_before_the_deploy_count_only_from_the_deploy_on() -> None:
+    # The old replica of a crash-looping revision keeps crashing while the new, fixed one rolls out;
+    # its restarts before this deploy say nothing about the deploy and must not stop helm at once.
+    signals = SignalSet(FailFastPolicy(crash_loop_restarts=3), since=datetime.fromisoformat(T1))
+    old = crash_pod(7)  # created at T0, before the deploy
+    signals.observe_pod(old, 0)
+    [signal] = signals.signals(0)
+    assert (signal.kind, signal.restart_count, signal.fatal) == (K.CRASH_LOOP_BACK_OFF, 7, False)
+    signals.observe_pod(crash_pod(9), 60)
+    assert signals.fatal_signals(60) == ()
+    # Three restarts during this deploy: the replica is not being replaced and keeps crashing.
+    signals.observe_pod(crash_pod(10), 120)
+    [fatal] = signals.fatal_signals(120)
+    assert fatal.restart_count == 10
+
+
+def test_restarts_of_a_replica_created_by_the_deploy_count_from_zero() -> None:
+    signals = SignalSet(FailFastPolicy(crash_loop_restarts=3), since=datetime.fromisoformat(T1))
+    new = pod(
+        phase="Running",
+        created=T2,
+        containers=[
+            container(restarts=3, waiting=("CrashLoopBackOff", CRASH), last_terminated=(137, "OOMKilled"))
+        ],
+    )
+    signals.observe_pod(new, 0)
+    [fatal] = signals.fatal_signals(0)
+    assert fatal.restart_count == 3
