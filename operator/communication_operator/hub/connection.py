@@ -293,7 +293,12 @@ class HubConnection:
         else:
             self._ready.clear()
         for listener in self.state_listeners:
-            listener(ready)
+            # A listener's bug must not end the supervisor (no reconnects ever after) or skip the
+            # session teardown that follows this call.
+            try:
+                listener(ready)
+            except Exception:
+                log.exception("connection state listener %r failed", listener)
 
     async def _drop_session(self) -> None:
         session, self._session = self._session, None

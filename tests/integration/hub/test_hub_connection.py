@@ -365,3 +365,21 @@ async def test_a_connect_attempt_to_a_frozen_controller_gives_up_after_the_hands
                 timeout=4,
                 what="the attempt against the frozen controller timing out",
             )
+
+
+async def test_a_failing_state_listener_never_stops_the_reconnects(
+    controller_sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # state_listeners are other components' code; a bug there must be logged, not end the supervisor
+    # (which would leave the operator disconnected for good while its process looks healthy).
+    async with hub_for(controller_sim.base_url) as hub:
+
+        def broken_listener(connected: bool) -> None:
+            raise RuntimeError(f"listener bug (connected={connected})")
+
+        hub.state_listeners.append(broken_listener)
+        await eventually(lambda: len(registrations(hub)) == 1)
+        await controller_sim.admin.fault("drop")
+        await eventually(lambda: len(registrations(hub)) == 2, what="re-registration after a drop")
+        await hub.wait_connected(5)
+        assert "listener bug" in caplog.text
