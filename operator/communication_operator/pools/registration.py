@@ -193,19 +193,21 @@ class PoolRegistrationService:
             return UnregisterResult(
                 key, False, "another CommunicationPool still names this pool; kept registered"
             )
-        async with self._lock(key):
-            try:
-                await self._hub.invoke(ServerMethod.UNREGISTER_POOL, key.tenant_id, key.pool_rt_id)
-            except HubError as exc:
-                log.warning(
-                    "the controller refused to unregister pool %s: %s",
-                    key,
-                    exc.hub_message,
-                    extra=pool_context(key, ref),
-                )
-                return UnregisterResult(key, False, exc.hub_message)
-            finally:
-                self._drop_lock(key)
+        try:
+            async with self._lock(key):
+                try:
+                    await self._hub.invoke(ServerMethod.UNREGISTER_POOL, key.tenant_id, key.pool_rt_id)
+                except HubError as exc:
+                    log.warning(
+                        "the controller refused to unregister pool %s: %s",
+                        key,
+                        exc.hub_message,
+                        extra=pool_context(key, ref),
+                    )
+                    return UnregisterResult(key, False, exc.hub_message)
+        finally:
+            # Outside the lock: a held lock is never dropped.
+            self._drop_lock(key)
         log.info("unregistered pool %s (%s deleted)", key, ref, extra=pool_context(key, ref))
         return UnregisterResult(key, True, "The Communication Controller unregistered the pool")
 

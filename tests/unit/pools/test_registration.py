@@ -280,6 +280,20 @@ async def test_delete_unregisters_and_refusal_is_soft() -> None:
     assert len(service.registry) == 0
 
 
+async def test_deleted_pools_leave_no_per_pool_lock_behind() -> None:
+    # One lock per pool key: a long-running operator with pool churn must not keep one per deleted pool.
+    hub, kube = FakeHub(), FakeKube()
+    service, _ = make_service(hub, kube)
+    ref_a, spec_a = pool(kube, "a", "acme", POOL_A)
+    ref_b, spec_b = pool(kube, "b", "gone-tenant", POOL_B)
+    await service.ensure_registered(ref_a, spec_a)
+    await service.ensure_registered(ref_b, spec_b)
+    hub.refusals[POOL_B] = "Tenant 'gone-tenant' does not exist"
+    await service.release(ref_a, spec_a)
+    await service.release(ref_b, spec_b)
+    assert service._locks == {}
+
+
 async def test_delete_while_disconnected_raises_so_the_handler_retries() -> None:
     hub, kube = FakeHub(connected=False), FakeKube()
     service, _ = make_service(hub, kube)
