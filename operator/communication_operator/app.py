@@ -29,6 +29,7 @@ from typing import Any
 import kopf
 
 from communication_operator.hub import HubConnection
+from communication_operator.hub.session import redact_url_tokens
 from communication_operator.kube import KubeClient, KubeObjects
 from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from communication_operator.pools import (
@@ -86,7 +87,7 @@ class OperatorContext:
         log.info(
             "starting in %s mode: controller %s, watching %s",
             settings.mode_name,
-            settings.communication_controller_uri,
+            redact_url_tokens(settings.communication_controller_uri or ""),
             settings.watch_namespace or "all namespaces",
         )
         if not self.in_process:

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from kubernetes_asyncio import client
 
-from communication_operator.hub.session import HubSession, SessionConfig
+from communication_operator.hub.session import HubSession, SessionConfig, redact_url_tokens
 from communication_operator.kube import KubeClient
 from communication_operator.pools import GROUP, PLURAL
 from communication_operator.settings import ConfigurationError, Settings, load_settings
@@ -88,7 +88,7 @@ async def check_controller(settings: Settings) -> str:
     session = await HubSession.open(config, lambda target, arguments: None, token)
     await session.close()
     auth = "with a token" if token else "anonymously"
-    return f"negotiate + handshake at {options.url} ({auth})"
+    return f"negotiate + handshake at {redact_url_tokens(options.url)} ({auth})"
 
 
 async def run_checks(settings: Settings, kubeconfig: Path | None = None) -> list[CheckResult]:

@@ -185,7 +185,8 @@ class HubConnection:
         """Deliver what is queued (up to ``drain_timeout`` seconds), then close the connection."""
         if not self._tasks:
             return
-        if len(self._outbox) and self._ready.is_set():
+        if len(self._outbox):
+            # Also while reconnecting: the controller may be back within the drain time.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain_timeout):
                     await self._outbox_empty.wait()
@@ -217,7 +218,8 @@ class HubConnection:
                 level = logging.DEBUG if first_failure_logged else logging.WARNING
                 if isinstance(exc, AuthenticationFailed):
                     level = logging.ERROR if not first_failure_logged else logging.DEBUG
-                log.log(level, "cannot connect to the controller at %s: %s", self.options.url, _describe(exc))
+                url = redact_url_tokens(self.options.url)
+                log.log(level, "cannot connect to the controller at %s: %s", url, _describe(exc))
                 first_failure_logged = True
                 backoff = (
                     self.options.backoff if isinstance(exc, NotConnected) else self.options.refused_backoff

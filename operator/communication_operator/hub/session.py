@@ -36,13 +36,15 @@ log = logging.getLogger(__name__)
 
 HUB_PATH = "operatorHub"
 _TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s'\"]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s@/]+(?=@)", re.IGNORECASE)
 
 PushHandler = Callable[[str, Any], None]
 
 
 def redact_url_tokens(text: str) -> str:
-    """aiohttp puts the request URL into some exception texts; the WebSocket URL carries the token."""
-    return _TOKEN_IN_TEXT.sub(r"\1***", text)
+    """Mask the ``access_token`` query value (aiohttp puts the WebSocket URL, which carries the token,
+    into some exception texts) and a password in URL user-info (a controller URI may carry one)."""
+    return _URL_PASSWORD.sub(r"\1***", _TOKEN_IN_TEXT.sub(r"\1***", text))
 
 
 def hub_url(base_url: str) -> str:
@@ -129,7 +131,14 @@ class HubSession:
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (401, 403):
                     raise AuthenticationFailed(f"WebSocket upgrade refused with HTTP {exc.status}") from None
+                if exc.status == 404:
+                    # The negotiated id is unknown: the controller restarted between negotiate and
+                    # connect. Transient; the next attempt negotiates afresh.
+                    raise NotConnected("WebSocket upgrade answered 404 (the controller restarted)") from None
                 raise HandshakeFailed(f"WebSocket upgrade refused with HTTP {exc.status}") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = redact_url_tokens(str(exc)) or type(exc).__name__
+                raise NotConnected(f"WebSocket connect to the controller failed: {reason}") from None
             session = cls(config, http, ws, negotiation.connection_id, on_push)
             try:
                 tail = await session._handshake()
@@ -241,10 +250,11 @@ class HubSession:
             try:
                 message = json.loads(record)
             except json.JSONDecodeError:
-                log.warning("ignoring a malformed record from the controller: %.200r", record)
+                # Not the record itself: a broken workload push may carry secret values.
+                log.warning("ignoring a malformed record from the controller (%d characters)", len(record))
                 continue
             if not isinstance(message, dict):
-                log.warning("ignoring a non-object record from the controller: %.200r", record)
+                log.warning("ignoring a record from the controller that is not a JSON object")
                 continue
             self._handle_message(message)
 

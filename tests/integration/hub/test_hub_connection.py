@@ -383,3 +383,29 @@ async def test_a_failing_state_listener_never_stops_the_reconnects(
         await eventually(lambda: len(registrations(hub)) == 2, what="re-registration after a drop")
         await hub.wait_connected(5)
         assert "listener bug" in caplog.text
+
+
+async def test_stop_drains_reports_while_the_controller_comes_back(
+    controller_sim_process_factory: ProcessFactory,
+) -> None:
+    sim = await controller_sim_process_factory()
+    assert sim.base_url is not None
+    hub = HubConnection(HubOptions(url=sim.base_url, **FAST))
+    hub.on_connected(lambda: hub.invoke(ServerMethod.REGISTER_OPERATOR, True))
+    await hub.start()
+    await hub.wait_connected(5)
+    await sim.kill()
+    await eventually(lambda: not hub.connected, what="disconnect")
+    report = WorkloadDeploymentStatusDto(tenant_id=TENANT, workload_rt_id="d" * 24, success=True)
+    await hub.report(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, report)
+
+    async def controller_returns() -> None:
+        await asyncio.sleep(0.5)
+        await sim.start()
+
+    returning = asyncio.create_task(controller_returns())
+    await hub.stop(drain_timeout=10)  # SIGTERM arrived while the operator was reconnecting
+    await returning
+    assert hub.outbox_depth == 0
+    call = await sim.admin.wait_for_call(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS)
+    assert call["arguments"][0]["workloadRtId"] == "d" * 24

@@ -87,3 +87,10 @@ def test_hub_url(base: str, expected: str) -> None:
 def test_tokens_in_urls_are_redacted() -> None:
     text = "400, message='Invalid response status', url='ws://c/operatorHub?id=abc&access_token=eyJhbGci.x.y'"
     assert "eyJ" not in redact_url_tokens(text)
+
+
+def test_passwords_in_controller_urls_are_redacted() -> None:
+    assert (
+        redact_url_tokens("https://operator:hunter2@octo.example.com/x")
+        == "https://operator:***@octo.example.com/x"
+    )
