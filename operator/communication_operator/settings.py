@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     # Controller connection.
     communication_controller_uri: str | None = Field(default=None, alias=_env("COMMUNICATIONCONTROLLERURI"))
     controller_verify_tls: bool = Field(default=True, alias=_env("CONTROLLERVERIFYTLS"))
-    controller_ca_file: Path | None = Field(default=None, alias=_env("CONTROLLERCAFILE"))
+    # Must exist at start: a CA bundle that is not there would only show as failed TLS handshakes later.
+    controller_ca_file: FilePath | None = Field(default=None, alias=_env("CONTROLLERCAFILE"))
     controller_server_timeout_seconds: float = Field(
         default=30.0, gt=0, alias=_env("CONTROLLERSERVERTIMEOUTSECONDS")
     )

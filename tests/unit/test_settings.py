@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from communication_operator.settings import ConfigurationError, LogFormat, Settings, load_settings
@@ -35,7 +37,11 @@ def test_defaults_match_upstream(clean_environment: pytest.MonkeyPatch) -> None:
     assert settings.authentication.enabled is False
 
 
-def test_upstream_names_case_insensitive_and_nested(clean_environment: pytest.MonkeyPatch) -> None:
+def test_upstream_names_case_insensitive_and_nested(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
     env = {
         "OPERATOR__COMMUNICATIONCONTROLLERURI": "https://controller.example:5015",
         "operator__autoManagePools": "true",
@@ -64,7 +70,7 @@ def test_upstream_names_case_insensitive_and_nested(clean_environment: pytest.Mo
         "OPERATOR__METRICS__PORT": "0",
         "OPERATOR__LOG__FORMAT": "text",
         "OPERATOR__CONTROLLERVERIFYTLS": "false",
-        "OPERATOR__CONTROLLERCAFILE": "/etc/ca.pem",
+        "OPERATOR__CONTROLLERCAFILE": str(ca_file),
     }
     for name, value in env.items():
         clean_environment.setenv(name, value)
@@ -184,15 +190,17 @@ def test_retry_disabled_at_zero_or_below(clean_environment: pytest.MonkeyPatch) 
     assert Settings(pool_registration_retry_seconds=30).registration_retry_enabled is True
 
 
-def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyPatch) -> None:
+def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
     clean_environment.setenv("OPERATOR__COMMUNICATIONCONTROLLERURI", "https://controller:5015/")
     clean_environment.setenv("OPERATOR__CONTROLLERVERIFYTLS", "false")
-    clean_environment.setenv("OPERATOR__CONTROLLERCAFILE", "/etc/octo/ca.pem")
+    clean_environment.setenv("OPERATOR__CONTROLLERCAFILE", str(ca_file))
     clean_environment.setenv("OPERATOR__CONTROLLERSERVERTIMEOUTSECONDS", "12")
     options = load_settings().hub_options()
     assert options.url == "https://controller:5015/"
     assert options.verify_tls is False
-    assert options.ca_file == "/etc/octo/ca.pem"
+    assert options.ca_file == str(ca_file)
     assert options.server_timeout == 12
 
 
@@ -219,3 +227,9 @@ def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest
     )
     # The thresholds nobody tunes keep their defaults.
     assert policy.config_error_grace_seconds == FailFastPolicy().config_error_grace_seconds
+
+
+def test_a_missing_ca_file_stops_the_start(clean_environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment.setenv("OPERATOR__CONTROLLERCAFILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match="OPERATOR__CONTROLLERCAFILE: Path does not point to a file"):
+        load_settings()
