@@ -581,7 +581,12 @@ class WorkloadService:
         watcher = self._watcher_factory(
             args.release, args.namespace, self._progress_sink(dto, args.secrets), sorted(args.secrets)
         )
-        await watcher.start()
+        try:
+            await watcher.start()
+        except BaseException:
+            # Cancelled (or failed) while the initial lists were still coming: its watches already run.
+            await watcher.stop()
+            raise
         helm_task = asyncio.create_task(self._upgrade(args, dry_run=False), name=f"helm-{args.release}")
         fatal_task = asyncio.create_task(watcher.fatal.wait(), name=f"fatal-{args.release}")
         try:

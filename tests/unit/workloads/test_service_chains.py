@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from communication_operator.contracts import WorkloadUndeployedDto
+from communication_operator.workloads.watcher import ProgressSink
 
-from .test_service import POOL, TENANT, WORKLOAD, Harness, _until
+from .test_service import POOL, TENANT, WORKLOAD, FakeWatcher, Harness, _until
 
 
 def _alive(pid: int) -> bool:
@@ -59,3 +62,35 @@ async def test_an_undeploy_after_a_queued_deploy_waits_for_the_running_helm(tmp_
     assert not _alive(first.pid), "helm uninstall started while the cancelled upgrade still ran"
     await h.settle()
     assert h.hub.statuses() == []
+
+
+class _SlowStartWatcher(FakeWatcher):
+    """A watcher whose initial lists take long (a slow API server): start() is still waiting."""
+
+    async def start(self) -> None:
+        self.started.set()
+        await asyncio.sleep(30)
+
+
+async def test_a_deploy_cancelled_while_its_watcher_starts_stops_that_watcher(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.fake.history((3, "deployed"))
+
+    def watcher(release: str, namespace: str, sink: ProgressSink, secrets: Sequence[str]) -> FakeWatcher:
+        made = (_SlowStartWatcher if not h.watchers else FakeWatcher)(release, namespace, sink, secrets)
+        h.watchers.append(made)
+        return made
+
+    h.service._watcher_factory = watcher
+    await h.deploy(chart_version="0.1.0")
+    await _until(lambda: h.watchers and h.watchers[0].started.is_set())
+
+    await h.deploy(chart_version="0.2.0")
+    await h.settle()
+
+    first, second = h.watchers
+    # Left running, its watches would go on forever and report progress after the next status.
+    assert first.stopped, "the cancelled deploy left its watcher running"
+    assert second.stopped
+    (status,) = h.hub.statuses()
+    assert status.success is True
