@@ -116,7 +116,7 @@ class HelmCli:
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **self.env},
+                env=helm_environment(self.env),
                 start_new_session=True,  # its own process group, so we can signal helm and its children
             )
         except FileNotFoundError:
@@ -261,6 +261,13 @@ class HelmCli:
         result = await self.run(args, operation="list")
         entries = json.loads(result.stdout or "[]")
         return [e for e in entries if isinstance(e, dict)]
+
+
+def helm_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The operator's environment without its own settings (``OPERATOR__*`` carries the broker and
+    cluster passwords, which helm and its plugins have no business reading), plus ``extra``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
+    return {**inherited, **extra}
 
 
 def escape_set_value(value: str) -> str:

@@ -200,6 +200,14 @@ class ReleaseWatcher:
                     "%s watch for release %s lost its connection (%s); retrying", kind, self.release, exc
                 )
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
+            except Exception:
+                # Anything else (a malformed stream, a library bug) must not silently end live signals
+                # and fail-fast for the rest of the deploy: log it and list again.
+                log.exception(
+                    "%s watch for release %s failed unexpectedly; listing again", kind, self.release
+                )
+                resource_version = None
+                await asyncio.sleep(RETRY_DELAY_SECONDS)
 
     def _list_call(self, kind: str) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
         if kind == "pods":

@@ -157,3 +157,16 @@ async def _wait_for(probe: object, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the fake helm")
         await asyncio.sleep(0.02)
+
+
+def test_helm_does_not_inherit_the_operators_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from communication_operator.workloads.helm import helm_environment
+
+    monkeypatch.setenv("OPERATOR__BROKERPASSWORD", "broker-secret")
+    monkeypatch.setenv("operator__clustersecrets__mongodbuserpassword", "mongo-secret")
+    monkeypatch.setenv("PATH", "/usr/bin")
+    env = helm_environment({"HELM_CACHE_HOME": "/tmp/helm"})
+    assert "broker-secret" not in env.values()
+    assert "mongo-secret" not in env.values()
+    assert env["PATH"] == "/usr/bin"
+    assert env["HELM_CACHE_HOME"] == "/tmp/helm"
