@@ -432,9 +432,10 @@ class SignalSet:
     events about it, and its persistence clocks restart. Event signals about a pod also clear when
     the pod shows the problem is over (scheduled after ``FailedScheduling``, containers started after a
     mount failure). A ``FailedCreate`` on an owner clears once that owner has created a pod after the
-    event. Events last observed before ``since`` (the deploy's start) are ignored, and so are, for the
-    policy's restart threshold, the restarts a pod created before ``since`` (an old replica still
-    crash-looping while the new revision rolls out) had when first seen. Between two crashes
+    event. Events last observed before ``since`` (the deploy's start) are ignored. Pods created before
+    ``since`` (old replicas the rollout replaces) are reported but never make the deploy fail fast:
+    a crash-looping or unpullable old replica must not cancel the rollout that would replace it; if
+    it is not replaced, helm's own timeout decides. Between two crashes
     a container runs for a moment; a crash loop seen before stays reported through that.
     """
 
@@ -446,8 +447,6 @@ class SignalSet:
         self._events: dict[str, tuple[Signal, datetime | None]] = {}
         self._pull_failures: dict[tuple[str, str, bool], tuple[int, str]] = {}
         self._first_seen: dict[tuple[str, str, str, str, bool], float] = {}
-        #: (pod, container, init) -> restarts when first seen, for pods created before ``since``.
-        self._restart_baseline: dict[tuple[str, str, bool], int] = {}
 
     # Feeding -------------------------------------------------------------------------------
 
@@ -459,9 +458,6 @@ class SignalSet:
             return False
         if get_path(pod, "metadata", "deletionTimestamp") is None:
             self._deleted_pods.discard(name)
-        created = _parse_time(get_path(pod, "metadata", "creationTimestamp"))
-        if self.since is not None and created is not None and created < self.since:
-            self._record_restart_baseline(name, pod)
         signals = classify_pod(pod)
         previous = self._pods.get(name)
         ready = _pod_ready(pod)
@@ -521,7 +517,7 @@ class SignalSet:
         result = []
         for signal in self._visible():
             persisted = now - self._first_seen.get(signal.persistence_key, now)
-            fatal = is_fatal(self._restarts_during_deploy(signal), persisted, self.policy)
+            fatal = not self._predates_deploy(signal) and is_fatal(signal, persisted, self.policy)
             result.append(dataclasses.replace(signal, fatal=fatal))
         return tuple(sorted(result, key=sort_key))
 
@@ -538,7 +534,7 @@ class SignalSet:
         deadlines = []
         for signal in self._visible():
             grace = self.policy.grace_seconds(signal)
-            if grace is None:
+            if grace is None or self._predates_deploy(signal):
                 continue
             deadline = self._first_seen.get(signal.persistence_key, now) + grace
             if deadline > now:
@@ -580,22 +576,12 @@ class SignalSet:
                     return False
         return True
 
-    def _record_restart_baseline(self, name: str, pod: Mapping[str, Any]) -> None:
-        """A pod older than the deploy (an old replica): its earlier restarts are not this deploy's."""
-        for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses")):
-            for status in _list(get_path(pod, "status", key)):
-                status = _map(status)
-                slot = (name, _str(status.get("name")), init)
-                self._restart_baseline.setdefault(slot, _int(status.get("restartCount")) or 0)
-
-    def _restarts_during_deploy(self, signal: Signal) -> Signal:
-        """``signal`` as the policy should judge it: restarts counted from the deploy's start."""
-        baseline = self._restart_baseline.get(
-            (signal.object_name, signal.container or "", signal.init_container)
-        )
-        if not baseline or signal.object_kind != "Pod":
-            return signal
-        return dataclasses.replace(signal, restart_count=max(signal.restart_count - baseline, 0))
+    def _predates_deploy(self, signal: Signal) -> bool:
+        """A pod created before the deploy started (an old replica the rollout replaces)."""
+        if self.since is None or signal.object_kind != "Pod":
+            return False
+        state = self._pods.get(signal.object_name)
+        return state is not None and state.created is not None and state.created < self.since
 
     def _with_pull_history(self, signal: Signal) -> Signal:
         if signal.kind not in (SignalKind.ERR_IMAGE_PULL, SignalKind.IMAGE_PULL_BACK_OFF):
