@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 ALIAS_PREFIX = "octo-"
 
@@ -50,6 +50,10 @@ class ChartSource:
     chart_ref: str
     alias: str | None = None
     registry_host: str | None = None
+    # Credentials written into an index URL (``https://user:pass@host/…``): moved out of the URL so the
+    # password reaches helm through stdin, never argv or a log line.
+    url_username: str | None = None
+    url_password: str | None = field(default=None, repr=False)
 
     @property
     def needs_repo_add(self) -> bool:
@@ -128,10 +132,22 @@ def chart_source(repository_url: str, chart_name: str) -> ChartSource:
             registry_host=urlsplit(repository_url).netloc,
         )
     alias = repository_alias(repository_url)
+    parts = urlsplit(repository_url)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if username is not None or password is not None:
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"  # IPv6 literal
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        repository_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return ChartSource(
         kind=kind,
         repository_url=repository_url,
         chart_name=chart_name,
         chart_ref=f"{alias}/{chart_name}",
         alias=alias,
+        url_username=username,
+        url_password=password,
     )

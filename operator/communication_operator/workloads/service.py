@@ -386,6 +386,8 @@ class WorkloadService:
         started = time.monotonic()
         try:
             source = chart_source(dto.repository_url, dto.chart_name)
+            if source.url_password:
+                secrets = secrets | {source.url_password}
             version = validate_chart_version(dto.chart_version)
             rendered = render_values(dto, self._values)
         except (RepositoryError, ValuesError, NamingError) as exc:
@@ -485,8 +487,8 @@ class WorkloadService:
         return await self._success_message(release, source.chart_name, version)
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
-        username = dto.repository_username or None
-        password = dto.repository_password or None
+        username = dto.repository_username or source.url_username
+        password = dto.repository_password or source.url_password
         if source.kind is RepositoryKind.OCI:
             if username and password and source.registry_host:
                 await self._helm.registry_login(source.registry_host, username, password)

@@ -129,3 +129,23 @@ def test_chart_versions(version: str, expected: str | None) -> None:
 def test_bad_chart_versions(version: str) -> None:
     with pytest.raises(RepositoryError, match="chartVersion"):
         validate_chart_version(version)
+
+
+@pytest.mark.parametrize(
+    ("url", "clean", "username", "password"),
+    [
+        ("https://bot:s3cr%40t@charts.example/x", "https://charts.example/x", "bot", "s3cr@t"),
+        ("http://bot:pw@127.0.0.1:8080/charts/", "http://127.0.0.1:8080/charts/", "bot", "pw"),
+        ("https://token@[::1]:8443/", "https://[::1]:8443/", "token", None),
+        ("https://charts.example/x", "https://charts.example/x", None, None),
+    ],
+)
+def test_credentials_in_an_index_url_move_out_of_the_url(
+    url: str, clean: str, username: str | None, password: str | None
+) -> None:
+    source = chart_source(url, "web")
+    assert source.repository_url == clean
+    assert (source.url_username, source.url_password) == (username, password)
+    assert source.alias == repository_alias(url)
+    if password:
+        assert password not in repr(source)

@@ -566,3 +566,16 @@ async def test_an_identical_redispatch_does_not_restart_the_running_deploy(harne
     assert len(harness.fake.calls("upgrade")) == 1
     (status,) = harness.hub.statuses()
     assert status.success is True
+
+
+async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness: Harness) -> None:
+    await harness.deploy(repository_url="https://bot:url-pa55word@charts.example/stable")
+    await harness.settle()
+
+    (add,) = harness.fake.calls("repo-add")
+    assert "url-pa55word" not in " ".join(add.argv)
+    assert "https://charts.example/stable" in add.argv
+    assert add.argv[add.argv.index("--username") + 1] == "bot"
+    assert harness.fake.stdin("repo-add") == "url-pa55word"
+    for text in harness.hub.texts():
+        assert "url-pa55word" not in text
