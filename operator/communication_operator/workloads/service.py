@@ -17,9 +17,9 @@ Rules the scheduling keeps:
 
 Deploy: validate (names, repository, chart version, values) → repository (``helm repo add`` +
 ``repo update``, or ``helm registry login`` for ``oci://`` with credentials) → values files in a
-private temporary directory (removed afterwards) → the per-release Secret → recovery of a release
-stuck in ``pending-*`` (reported as progress) → chart version for reconciliations → server-side dry
-run → ``helm upgrade --install --wait`` while :class:`~.watcher.ReleaseWatcher` reports live signals
+private temporary directory (removed afterwards) → recovery of a release stuck in ``pending-*``
+(reported as progress) → chart version for reconciliations → server-side dry run → the per-release
+Secret → ``helm upgrade --install --wait`` while :class:`~.watcher.ReleaseWatcher` reports live signals
 and may stop helm early (fail-fast) → the final status, always after the deploy's last progress
 report. Every text sent is redacted of the deploy's secrets and bounded.
 """
@@ -458,7 +458,6 @@ class WorkloadService:
         namespace = self.options.namespace
         await self._prepare_repository(source, dto)
         with _values_files(rendered) as files:
-            await self._reconcile_secret(dto, rendered)
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
             )
@@ -483,6 +482,8 @@ class WorkloadService:
             )
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
+            # After the dry run: a deploy refused there must not change what the running release reads.
+            await self._reconcile_secret(dto, rendered)
             await self._upgrade_watched(dto, upgrade)
         return await self._success_message(release, source.chart_name, version)
 
