@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 from functools import cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -42,6 +42,21 @@ class DeploymentState(IntEnum):
 class PoolEnvironment(IntEnum):
     EDGE = 0
     CLOUD = 1
+
+
+def _enum_from_int(enum: type[IntEnum], value: Any) -> Any:
+    """Integers (not bools, not strings) become the enum; System.Text.Json also accepts undefined values,
+    but an operator cannot act on a workload type it does not know, so those fail validation."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return enum(value)
+        except ValueError:
+            return value
+    return value
+
+
+# An integer on the wire (System.Text.Json has no enum string converter configured).
+WireWorkloadType = Annotated[WorkloadType, BeforeValidator(lambda value: _enum_from_int(WorkloadType, value))]
 
 
 class WireModel(BaseModel):
@@ -111,7 +126,7 @@ class WorkloadDeployedDto(WireModel):
     pool_rt_id: str = ""
     workload_name: str = ""
     workload_rt_id: str = ""
-    workload_type: WorkloadType = WorkloadType.ADAPTER
+    workload_type: WireWorkloadType = WorkloadType.ADAPTER
     repository_url: str = ""
     repository_username: str | None = None
     repository_password: str | None = Field(default=None, repr=False)
@@ -125,23 +140,13 @@ class WorkloadDeployedDto(WireModel):
     hostname: str | None = None
     hibernated: bool = False
 
-    @field_validator("workload_type", mode="before")
-    @classmethod
-    def _workload_type_from_int(cls, value: Any) -> Any:
-        return _enum_from_int(WorkloadType, value)
-
 
 class WorkloadUndeployedDto(WireModel):
     tenant_id: str = ""
     pool_rt_id: str = ""
     workload_rt_id: str = ""
     workload_name: str = ""
-    workload_type: WorkloadType = WorkloadType.ADAPTER
-
-    @field_validator("workload_type", mode="before")
-    @classmethod
-    def _workload_type_from_int(cls, value: Any) -> Any:
-        return _enum_from_int(WorkloadType, value)
+    workload_type: WireWorkloadType = WorkloadType.ADAPTER
 
 
 class WorkloadDeploymentStatusDto(WireModel):
@@ -167,13 +172,8 @@ class ScaleWorkloadDto(WireModel):
     pool_rt_id: str = ""
     workload_rt_id: str = ""
     workload_name: str = ""
-    workload_type: WorkloadType = WorkloadType.ADAPTER
+    workload_type: WireWorkloadType = WorkloadType.ADAPTER
     replicas: int = 0
-
-    @field_validator("workload_type", mode="before")
-    @classmethod
-    def _workload_type_from_int(cls, value: Any) -> Any:
-        return _enum_from_int(WorkloadType, value)
 
 
 class WorkloadScaleStatusDto(WireModel):
@@ -194,14 +194,3 @@ def _names_by_folded_key(model: type[WireModel]) -> dict[str, tuple[str, str]]:
         names[alias.casefold()] = (alias, name)
         names[name.casefold()] = (alias, name)  # Python-side construction by field name
     return names
-
-
-def _enum_from_int(enum: type[IntEnum], value: Any) -> Any:
-    """Integers (not bools, not strings) become the enum; System.Text.Json also accepts undefined values,
-    but an operator cannot act on a workload type it does not know, so those fail validation."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return enum(value)
-        except ValueError:
-            return value
-    return value
