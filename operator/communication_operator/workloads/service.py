@@ -83,6 +83,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
+VALUES_DIR_PREFIX = "octo-values-"
 STATUS_LIMIT = 4000
 
 
@@ -815,7 +816,8 @@ async def _settle(task: asyncio.Task[None]) -> None:
 @contextlib.contextmanager
 def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
     """The values documents as files (mode 0600) in a private temporary directory, removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix=f"octo-values-{rendered.release}-"))  # mode 0700
+    prefix = f"{VALUES_DIR_PREFIX}{os.getpid()}-{rendered.release}-"
+    directory = Path(tempfile.mkdtemp(prefix=prefix))  # mode 0700
     try:
         paths = []
         for name, text in rendered.files():
@@ -827,6 +829,29 @@ def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
         yield paths
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def remove_orphaned_values_dirs(temp_root: Path | None = None) -> int:
+    """Remove values directories left by an operator process that was killed (SIGKILL, OOM): they hold
+    the DTOs' ``valuesYaml``. Directories of live processes (the pid in the name) are kept."""
+    removed = 0
+    for directory in Path(temp_root or tempfile.gettempdir()).glob(f"{VALUES_DIR_PREFIX}*"):
+        pid_text = directory.name.removeprefix(VALUES_DIR_PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fingerprint(url: str, username: str | None, password: str | None) -> str:
@@ -845,6 +870,8 @@ def build_workload_service(
 ) -> WorkloadService:
     """The service as the operator runs it: helm from ``OPERATOR__HELM__BINARY``, Secrets and watches
     through the operator's ``ApiClient`` (``api``), helm pointed at the same cluster."""
+    if removed := remove_orphaned_values_dirs():
+        log.info("removed %d values director(ies) left by an operator process that was killed", removed)
     from communication_operator.workloads.secrets import ReleaseSecrets
     from communication_operator.workloads.watcher import ReleaseWatcher
 

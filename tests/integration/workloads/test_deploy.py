@@ -81,7 +81,7 @@ async def test_good_workload_deploys_labelled_with_layered_values_and_secrets_ke
     events = await core.list_namespaced_event(d.namespace)
     assert all(SECRET not in (e.message or "") for e in events.items)
     secret_free_logs(caplog, SECRET, BROKER_PASSWORD)
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"octo-values-{release}-*"))
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"octo-values-*-{release}-*"))
     source = HelmReleaseWorkloads(kube_api, d.namespace)
     assert await source.workload_rt_ids_by_pool() == {(TENANT, d.pool_rt_id): [workload]}
 

@@ -7,6 +7,8 @@ concurrency bound are exercised for real; the integration tests repeat the key c
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -579,3 +581,20 @@ async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness
     assert harness.fake.stdin("repo-add") == "url-pa55word"
     for text in harness.hub.texts():
         assert "url-pa55word" not in text
+
+
+def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    from communication_operator.workloads.service import remove_orphaned_values_dirs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f"octo-values-{dead.pid}-acme-w1-abc"
+    live = tmp_path / f"octo-values-{os.getpid()}-acme-w2-def"
+    unrelated = tmp_path / "octo-values-notapid"
+    for directory in (orphan, live, unrelated):
+        directory.mkdir()
+        (directory / "values-base.yaml").write_text("a: 1\n")
+    assert remove_orphaned_values_dirs(tmp_path) == 1
+    assert not orphan.exists()
+    assert live.exists()
+    assert unrelated.exists()
