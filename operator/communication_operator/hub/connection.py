@@ -163,13 +163,21 @@ class HubConnection:
                 self._metrics.record_invocation(str(method), outcome)
         return decode_result(str(method), result)
 
-    async def report(self, method: ServerMethod, *args: Any) -> None:
-        """Queue a report for in-order delivery; it survives disconnects and controller restarts."""
+    async def report(self, method: ServerMethod, *args: Any) -> asyncio.Future[bool]:
+        """Queue a report for in-order delivery; it survives disconnects and controller restarts.
+
+        Returns once queued. The returned future (callers may ignore it) settles when the report
+        leaves the outbox: True when the controller took it, False when it refused it or a newer
+        progress report of the same workload replaced it.
+        """
         encode_arguments(str(method), *args)  # fail fast on a wrong arity, not at delivery time
-        self._outbox.put(make_report(method, *args))
+        report = make_report(method, *args)
+        report.settled = asyncio.get_running_loop().create_future()
+        self._outbox.put(report)
         self._publish_outbox_depth()
         self._outbox_empty.clear()
         self._outbox_changed.set()
+        return report.settled
 
     async def start(self) -> None:
         if self._tasks:
@@ -352,7 +360,9 @@ class HubConnection:
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
                 continue
-            if await self._deliver(report):
+            outcome = await self._deliver(report)
+            if outcome is not None:
+                report.settle(outcome)
                 self._outbox.done(report)
                 self._publish_outbox_depth()
                 if not len(self._outbox):
@@ -361,8 +371,8 @@ class HubConnection:
                 # Transport trouble: wait for the supervisor to reconnect before trying again.
                 await self._wait_until_reconnected()
 
-    async def _deliver(self, report: Report) -> bool:
-        """True when the report is settled (delivered, or refused by the controller for good)."""
+    async def _deliver(self, report: Report) -> bool | None:
+        """True when delivered, False when refused for good, None when it must be tried again."""
         try:
             await self.invoke(report.method, *report.arguments)
         except HubError as exc:
@@ -377,13 +387,13 @@ class HubConnection:
                 )
             else:
                 log.debug("the controller refused %s: %s", report.method, exc.hub_message)
-            return True
+            return False
         except MessageTooLarge as exc:
             self.stats.reports_rejected += 1
             log.error("dropping a report that can never be delivered: %s", exc)
-            return True
-        except HubConnectionError:
             return False
+        except HubConnectionError:
+            return None
         self.stats.reports_delivered += 1
         return True
 

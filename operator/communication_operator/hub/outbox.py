@@ -7,6 +7,7 @@ when the queue is full the oldest progress report makes room.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ class Report:
     arguments: tuple[Any, ...]
     coalesce_key: tuple[str, str] | None = None  # (tenantId, workloadRtId) of a progress report
     sequence: int = field(default_factory=lambda: next(_sequence))
+    # Settled when the report leaves the outbox: True delivered, False refused, replaced or dropped.
+    settled: asyncio.Future[bool] | None = field(default=None, compare=False, repr=False)
+
+    def settle(self, delivered: bool) -> None:
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(delivered)
 
     @property
     def droppable(self) -> bool:
@@ -97,6 +104,7 @@ class Outbox:
                 if queued.coalesce_key == report.coalesce_key and queued is not self._in_flight:
                     report.sequence = queued.sequence
                     self._items[index] = report
+                    queued.settle(False)
                     return True
                 return False
         return False
@@ -105,6 +113,7 @@ class Outbox:
         for index, queued in enumerate(self._items):
             if queued.droppable and queued is not self._in_flight:
                 del self._items[index]
+                queued.settle(False)
                 self.dropped_progress += 1
                 log.warning(
                     "report outbox full (%d reports): dropped the oldest progress report of workload %s "

@@ -90,7 +90,7 @@ STATUS_LIMIT = 4000
 class ReportPort(Protocol):
     """What the service needs from :class:`communication_operator.hub.HubConnection`."""
 
-    async def report(self, method: ServerMethod, *args: Any) -> None: ...
+    async def report(self, method: ServerMethod, *args: Any) -> asyncio.Future[bool] | None: ...
 
 
 @dataclass(frozen=True)
@@ -694,12 +694,15 @@ class WorkloadService:
     def _progress_sink(self, dto: WorkloadDeployedDto, secrets: Iterable[str]) -> ProgressSink:
         secret_list = frozenset(secrets)
 
-        async def sink(text: str) -> None:
-            await self._report_progress(dto, text, secret_list)
+        async def sink(text: str) -> asyncio.Future[bool] | None:
+            return await self._report_progress(dto, text, secret_list)
 
         return sink
 
-    async def _report_progress(self, dto: WorkloadDeployedDto, text: str, secrets: Iterable[str]) -> None:
+    async def _report_progress(
+        self, dto: WorkloadDeployedDto, text: str, secrets: Iterable[str]
+    ) -> asyncio.Future[bool] | None:
+        """Queue a progress report; the result settles when the controller has it (see hub.report)."""
         message = truncate_middle(redact(text, secrets), self.options.status_limit)
         log.info(
             "workload %s progress: %s",
@@ -707,7 +710,7 @@ class WorkloadService:
             truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
             extra=workload_context(dto, _release_or_none(dto)),
         )
-        await self._hub.report(
+        return await self._hub.report(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS,
             WorkloadDeploymentProgressDto(
                 tenant_id=dto.tenant_id,

@@ -22,15 +22,16 @@ signal hopeless; the deploy then stops helm.
 
 ``on_latency`` (the operator passes ``OperatorMetrics.observe_signal_to_report``) gets, for each
 progress report caused by a watch event or a relist, the seconds from that event's arrival at the
-watcher to the sink returning, i.e. the report queued in the hub's outbox. Delivery to the controller
-is asynchronous and not included; reports made because a signal aged into fatality have no event
-and are not measured.
+watcher to the controller taking the report (the hub settles the sink's future at delivery; a report
+replaced by a newer one before delivery is not measured, nor are reports made because a signal aged
+into fatality, which have no event).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -53,7 +54,8 @@ from communication_operator.workloads.signals import (
 
 log = logging.getLogger(__name__)
 
-ProgressSink = Callable[[str], Awaitable[None]]
+#: Queues a progress text; may return a future that settles (True) once the controller has it.
+ProgressSink = Callable[[str], Awaitable["asyncio.Future[bool] | None"]]
 #: Receives the seconds from a watch event's arrival to its progress report being handed to the sink.
 LatencyObserver = Callable[[float], None]
 
@@ -306,14 +308,19 @@ class ReleaseWatcher:
         async with self._sending:
             self.sent.append(text)
             try:
-                await self._on_progress(text)
+                delivery = await self._on_progress(text)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("could not queue a progress report for release %s", self.release)
             else:
-                if received is not None and self._on_latency is not None:
-                    self._on_latency(time.monotonic() - received)
+                if received is not None and self._on_latency is not None and delivery is not None:
+                    delivery.add_done_callback(functools.partial(self._observe_latency, received))
+
+    def _observe_latency(self, received: float, delivery: asyncio.Future[bool]) -> None:
+        """Watch event received → progress report taken by the controller (not replaced, not refused)."""
+        if self._on_latency is not None and not delivery.cancelled() and delivery.result():
+            self._on_latency(time.monotonic() - received)
 
     async def _deadlines(self) -> None:
         """Sleep until a present signal turns fatal by persistence (or anything changes), then re-check."""

@@ -204,6 +204,15 @@ async def test_reports_made_while_disconnected_are_delivered_once_in_order() -> 
             assert methods[0] == ServerMethod.REGISTER_OPERATOR
 
 
+async def test_a_report_settles_when_the_controller_has_it(controller_sim: RunningSimulator) -> None:
+    async with hub_for(controller_sim.base_url) as hub:
+        await hub.wait_connected(5)
+        status = WorkloadDeploymentStatusDto(tenant_id=TENANT, workload_rt_id="e" * 24, success=True)
+        delivered = await hub.report(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, status)
+        assert await asyncio.wait_for(delivered, 5) is True
+        assert await controller_sim.admin.calls(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS)
+
+
 async def test_report_in_flight_during_a_restart_is_not_lost(
     controller_sim_process_factory: ProcessFactory,
 ) -> None:

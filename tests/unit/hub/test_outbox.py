@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -89,3 +90,14 @@ def test_terminal_reports_are_kept_beyond_the_limit_with_one_error(caplog: pytes
             outbox.put(make_report(STATUS, status(f"s{i}")))
     assert len(outbox) == 5
     assert sum("undelivered terminal reports" in r.message for r in caplog.records) == 1
+
+
+async def test_a_replaced_progress_report_settles_as_not_delivered() -> None:
+    loop = asyncio.get_running_loop()
+    outbox = Outbox()
+    first = make_report(PROGRESS, progress("a", "1"))
+    first.settled = loop.create_future()
+    outbox.put(first)
+    outbox.put(make_report(PROGRESS, progress("a", "2")))
+    assert first.settled.done()
+    assert first.settled.result() is False
