@@ -243,20 +243,11 @@ class WorkloadService:
 
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
-        if self._closing:
-            log.warning(
-                "ignoring deploy of workload %s: the operator is shutting down",
-                dto.workload_rt_id,
-                extra=workload_context(dto),
-            )
+        release = self._release_to_act_on(dto, "deploy")
+        if isinstance(release, NamingError):
+            await self._report_status(dto, False, f"Invalid workload: {release}", ())
             return
-        try:
-            release = release_name(dto.tenant_id, dto.workload_rt_id)
-        except NamingError as exc:
-            log.error(
-                "refusing deploy of workload %r: %s", dto.workload_rt_id, exc, extra=workload_context(dto)
-            )
-            await self._report_status(dto, False, f"Invalid workload: {exc}", ())
+        if release is None:
             return
         previous = self._runs.get(release)
         if (
@@ -285,20 +276,9 @@ class WorkloadService:
 
     async def on_workload_undeployed(self, dto: WorkloadUndeployedDto) -> None:
         """Cancel any deploy of the release, then schedule ``helm uninstall`` and the Secret's deletion."""
-        if self._closing:
-            log.warning(
-                "ignoring undeploy of workload %s: the operator is shutting down",
-                dto.workload_rt_id,
-                extra=workload_context(dto),
-            )
-            return
-        try:
-            release = release_name(dto.tenant_id, dto.workload_rt_id)
-        except NamingError as exc:
-            log.error(
-                "ignoring undeploy of workload %r: %s", dto.workload_rt_id, exc, extra=workload_context(dto)
-            )
-            return
+        release = self._release_to_act_on(dto, "undeploy")
+        if not isinstance(release, str):
+            return  # shutting down, or ids that name no release (logged); the contract has no undeploy ack
         self._schedule(
             release,
             "undeploy",
@@ -306,6 +286,26 @@ class WorkloadService:
             lambda: self._undeploy(dto, release),
             workload_context(dto, release),
         )
+
+    def _release_to_act_on(
+        self, dto: WorkloadDeployedDto | WorkloadUndeployedDto, action: str
+    ) -> str | NamingError | None:
+        """The release a push acts on; ``None`` while shutting down, the error for ids that name none."""
+        if self._closing:
+            log.warning(
+                "ignoring %s of workload %s: the operator is shutting down",
+                action,
+                dto.workload_rt_id,
+                extra=workload_context(dto),
+            )
+            return None
+        try:
+            return release_name(dto.tenant_id, dto.workload_rt_id)
+        except NamingError as exc:
+            log.error(
+                "refusing %s of workload %r: %s", action, dto.workload_rt_id, exc, extra=workload_context(dto)
+            )
+            return exc
 
     async def shutdown(self) -> None:
         """Cancel every run (SIGTERM to helm) and wait until all have stopped; later pushes are ignored."""
