@@ -47,6 +47,7 @@ from communication_operator.contracts import (
     WorkloadUndeployedDto,
 )
 from communication_operator.logs import log_context
+from communication_operator.metrics import HelmResult
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
     NamingError,
@@ -553,10 +554,7 @@ class WorkloadService:
         return None
 
     async def _upgrade(self, args: _UpgradeArgs, *, dry_run: bool) -> None:
-        operation = "dry-run" if dry_run else "upgrade"
-        started = time.monotonic()
-        result = "failure"
-        try:
+        with self._helm_run("dry-run" if dry_run else "upgrade"):
             await self._helm.upgrade_install(
                 args.release,
                 args.chart_ref,
@@ -569,16 +567,22 @@ class WorkloadService:
                 dry_run=dry_run,
                 secrets=args.secrets,
             )
-            result = "success"
-        except asyncio.CancelledError:
-            result = "cancelled"
-            raise
-        except HelmError as exc:
-            result = "timeout" if exc.timed_out else "failure"
-            raise
-        finally:
-            if self._metrics is not None:
-                self._metrics.record_helm_run(operation, result, time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def _helm_run(self, operation: str) -> Iterator[None]:
+        """Record a helm run in the metrics as success, cancelled, timeout or failure."""
+        if self._metrics is None:
+            yield
+            return
+        with self._metrics.time_helm_run(operation) as run:
+            try:
+                yield
+            except asyncio.CancelledError:
+                run.result = HelmResult.CANCELLED
+                raise
+            except HelmError as exc:
+                run.result = HelmResult.TIMEOUT if exc.timed_out else HelmResult.FAILURE
+                raise
 
     async def _upgrade_watched(self, dto: WorkloadDeployedDto, args: _UpgradeArgs) -> None:
         """The real upgrade, with live progress; stops helm early when the watcher calls a signal fatal."""
@@ -674,20 +678,8 @@ class WorkloadService:
         )
 
     async def _uninstall(self, release: str, namespace: str) -> None:
-        started = time.monotonic()
-        result = "failure"
-        try:
+        with self._helm_run("uninstall"):
             await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
-            result = "success"
-        except asyncio.CancelledError:
-            result = "cancelled"
-            raise
-        except HelmError as exc:
-            result = "timeout" if exc.timed_out else "failure"
-            raise
-        finally:
-            if self._metrics is not None:
-                self._metrics.record_helm_run("uninstall", result, time.monotonic() - started)
 
     # -- reports --------------------------------------------------------------------------------------
 
