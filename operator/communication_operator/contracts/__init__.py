@@ -25,6 +25,7 @@ from communication_operator.contracts.methods import (
     SERVER_METHODS,
     ClientMethod,
     ContractError,
+    InvalidPush,
     MethodSignature,
     ServerMethod,
     decode_arguments,
@@ -32,6 +33,7 @@ from communication_operator.contracts.methods import (
     encode_arguments,
     signature_of,
 )
+from communication_operator.contracts.validation import PushIds
 
 __all__ = [
     "CLIENT_METHODS",
@@ -41,9 +43,11 @@ __all__ = [
     "ContractError",
     "DeployedPoolDto",
     "DeploymentState",
+    "InvalidPush",
     "MethodSignature",
     "OperatorDeployedPoolReportDto",
     "PoolEnvironment",
+    "PushIds",
     "ScaleWorkloadDto",
     "ServerMethod",
     "ValueOverrideDto",

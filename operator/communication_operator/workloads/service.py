@@ -895,13 +895,20 @@ def build_workload_service(
     )
 
 
-class PushSource(Protocol):
-    def on(self, method: Any, handler: Callable[..., Awaitable[None]]) -> None: ...
+class PushSource(ReportPort, Protocol):
+    def on(
+        self,
+        method: Any,
+        handler: Callable[..., Awaitable[None]],
+        on_invalid: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None: ...
 
 
 def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
-    """Route the controller's workload pushes to the service."""
+    """Route the controller's workload pushes to the service, and refused ones to :mod:`.refusals`."""
     from communication_operator.contracts import ClientMethod
+    from communication_operator.workloads.refusals import WorkloadPushRefusals
 
-    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
-    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+    refusals = WorkloadPushRefusals(hub)
+    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed, refusals.deploy_refused)
+    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed, refusals.undeploy_refused)
