@@ -189,13 +189,20 @@ def decode_result(method: str, result: Any) -> Any:
         raise ContractError(f"{sig.name}: result: {_describe(exc)}") from None
 
 
+def check_arity(
+    method: str, args: tuple[Any, ...], table: dict[str, MethodSignature] = SERVER_METHODS
+) -> MethodSignature:
+    sig = signature_of(method, table)
+    if len(args) != sig.arity:
+        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(args)}")
+    return sig
+
+
 def encode_arguments(
     method: str, *args: Any, table: dict[str, MethodSignature] = SERVER_METHODS
 ) -> list[Any]:
     """Check arity and turn DTOs into their wire JSON, in the method's argument order."""
-    sig = signature_of(method, table)
-    if len(args) != sig.arity:
-        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(args)}")
+    check_arity(method, args, table)
     return [_to_json(a) for a in args]
 
 

@@ -15,10 +15,21 @@ from itertools import count
 from typing import Any
 
 from communication_operator.contracts import ServerMethod, WorkloadDeploymentProgressDto
+from communication_operator.contracts.bounds import fit_arguments
+from communication_operator.hub import protocol
 
 log = logging.getLogger(__name__)
 
+REPORT_SHORTENED = (
+    "%s of workload %r did not fit the controller's %d-byte message limit; sending it with %s shortened "
+    "(further ones for this workload are logged at debug)"
+)
+# Invocation ids are decimal counters; 20 digits cover any this process can reach.
+_LONGEST_INVOCATION_ID = "9" * 20
+_SHORTENED_LOGGED_LIMIT = 1000
+
 _sequence = count()
+_shortened_logged: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -37,6 +48,28 @@ class Report:
     @property
     def droppable(self) -> bool:
         return self.coalesce_key is not None
+
+
+def fit_report(method: ServerMethod, arguments: tuple[Any, ...], max_message_bytes: int) -> tuple[Any, ...]:
+    """``arguments`` bounded so the invocation carrying them fits ``max_message_bytes`` (contracts.bounds)."""
+    envelope = protocol.encode(protocol.invocation(_LONGEST_INVOCATION_ID, str(method), []))
+    budget = max_message_bytes - len(envelope.encode("utf-8")) + len("[]")
+    try:
+        fitted = fit_arguments(arguments, budget)
+    except Exception:  # a report the encoder rejects: delivery drops it with a log line and a metric
+        log.debug("cannot measure %s; queued as it is", method, exc_info=True)
+        return arguments
+    if fitted.shortened:
+        workload = next(
+            (w for a in arguments if isinstance(w := getattr(a, "workload_rt_id", None), str)), ""
+        )
+        key = (str(method), workload[:64])
+        level = logging.DEBUG if key in _shortened_logged else logging.WARNING
+        if len(_shortened_logged) >= _SHORTENED_LOGGED_LIMIT:
+            _shortened_logged.clear()
+        _shortened_logged.add(key)
+        log.log(level, REPORT_SHORTENED, method, key[1], max_message_bytes, ", ".join(fitted.shortened))
+    return fitted.arguments
 
 
 def make_report(method: ServerMethod, *arguments: Any) -> Report:

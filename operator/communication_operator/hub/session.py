@@ -27,6 +27,7 @@ from communication_operator.hub.errors import (
     HandshakeFailed,
     HubError,
     InvocationTimeout,
+    MessageNotEncodable,
     MessageTooLarge,
     NotConnected,
 )
@@ -202,8 +203,14 @@ class HubSession:
             self._pending.pop(invocation_id, None)
 
     async def _send(self, message: dict[str, Any]) -> None:
-        text = protocol.encode(message)
-        size = len(text.encode("utf-8"))
+        try:
+            text = protocol.encode(message)
+            size = len(text.encode("utf-8"))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise MessageNotEncodable(
+                f"{message.get('target', 'message')}: cannot be written as JSON in UTF-8: "
+                f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         if size > self.config.max_message_bytes:
             raise MessageTooLarge(
                 f"{message.get('target', 'message')}: {size} bytes exceeds the controller's limit of "
@@ -300,7 +307,7 @@ class HubSession:
             future.set_result(message.get("result"))
 
     async def _send_completion_error(self, invocation_id: str, error: str) -> None:
-        with contextlib.suppress(NotConnected, MessageTooLarge):
+        with contextlib.suppress(NotConnected, MessageTooLarge, MessageNotEncodable):
             await self._send({"type": MessageType.COMPLETION, "invocationId": invocation_id, "error": error})
 
     async def _keepalive_loop(self) -> None:

@@ -97,7 +97,8 @@ async def test_a_deploy_whose_ids_cannot_be_read_is_logged_once_and_not_reported
     dispatcher, hub, handled = wired()
     with caplog.at_level(logging.WARNING):
         await dispatcher.dispatch("WorkloadDeployedAsync", [deploy(tenantId=" ", workloadRtId=7)])
-    assert hub.reports == [] and handled == []
+    assert hub.reports == []
+    assert handled == []
     (line,) = [r.getMessage() for r in caplog.records if "refusing" in r.getMessage()]
     assert "no status can be reported" in line
 
@@ -110,7 +111,8 @@ async def test_a_refused_undeploy_is_logged_once_with_context_and_not_acted_on(
         await dispatcher.dispatch(
             "WorkloadUndeployedAsync", [{"tenantId": TENANT, "poolRtId": POOL, "workloadRtId": "../../etc"}]
         )
-    assert hub.reports == [] and handled == []
+    assert hub.reports == []
+    assert handled == []
     (record,) = [r for r in caplog.records if "refusing" in r.getMessage()]
     assert "'../../etc'" in record.getMessage()
     assert record.__dict__.get("tenant") == TENANT
