@@ -24,6 +24,7 @@ from communication_operator.contracts import (
     decode_result,
     encode_arguments,
 )
+from communication_operator.hub.auth import TokenError
 from communication_operator.hub.backoff import Backoff
 from communication_operator.hub.dispatch import HubStats, PushCallback, PushDispatcher, RefusalCallback
 from communication_operator.hub.errors import (
@@ -35,8 +36,16 @@ from communication_operator.hub.errors import (
     MessageTooLarge,
     NotConnected,
 )
-from communication_operator.hub.outbox import Outbox, Report, fit_report, make_report
+from communication_operator.hub.outbox import (
+    Outbox,
+    Report,
+    bounded,
+    fit_report,
+    make_report,
+    report_subject,
+)
 from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
+from communication_operator.hub.throttle import AuthRefusalLog
 from communication_operator.metrics import DropReason, InvocationOutcome, OperatorMetrics
 from communication_operator.supervision import TaskSupervisor
 
@@ -71,6 +80,7 @@ class HubOptions:
     # Reachable but refusing (auth, handshake, registration failing): waiting longer spares the controller.
     refused_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=30.0))
     healthy_after: float = 30.0  # a connection that lasted this long resets the backoff
+    auth_refusal_log_interval: float = 60.0  # at most one WARNING per interval while refused
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if not self.url.startswith(("https:", "wss:")):
@@ -102,6 +112,7 @@ class HubConnection:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._rejected_logged: set[str] = set()
+        self._auth_refusals = AuthRefusalLog(log, options.auth_refusal_log_interval)
         self.stats = HubStats()
         self._pushes = PushDispatcher(self.stats, metrics)
         self.connection_id: str | None = None
@@ -227,11 +238,12 @@ class HubConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                level = logging.DEBUG if first_failure_logged else logging.WARNING
-                if isinstance(exc, AuthenticationFailed):
-                    level = logging.ERROR if not first_failure_logged else logging.DEBUG
                 url = redact_url_tokens(self.options.url)
-                log.log(level, "cannot connect to the controller at %s: %s", url, _describe(exc))
+                if isinstance(exc, AuthenticationFailed | TokenError):
+                    self._auth_refusals.refused(url, _describe(exc))
+                else:
+                    level = logging.DEBUG if first_failure_logged else logging.WARNING
+                    log.log(level, "cannot connect to the controller at %s: %s", url, _describe(exc))
                 first_failure_logged = True
                 backoff = (
                     self.options.backoff if isinstance(exc, NotConnected) else self.options.refused_backoff
@@ -267,7 +279,8 @@ class HubConnection:
             max_message_bytes=self.options.max_message_bytes,
             ssl_context=self.options.ssl_context(),
         )
-        return await HubSession.open(config, self._pushes.enqueue, token)
+        on_malformed = self._metrics.record_malformed_record if self._metrics is not None else None
+        return await HubSession.open(config, self._pushes.enqueue, token, on_malformed)
 
     async def _run_session(self, session: HubSession, down_since: float | None, attempts: int) -> CloseInfo:
         self._session = session
@@ -378,7 +391,7 @@ class HubConnection:
 
     def _drop(self, report: Report, reason: str, error: str, exc: BaseException | None = None) -> None:
         self.stats.reports_rejected += 1
-        log.error(REPORT_DROPPED, report.method, _report_subject(report), _bounded(error), exc_info=exc)
+        log.error(REPORT_DROPPED, report.method, report_subject(report), bounded(error, 500), exc_info=exc)
         if self._metrics is not None:
             self._metrics.record_report_dropped(report.method, reason)
 
@@ -394,16 +407,3 @@ class HubConnection:
 
 def _describe(exc: BaseException) -> str:
     return redact_url_tokens(str(exc)) or type(exc).__name__
-
-
-def _bounded(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _report_subject(report: Report) -> str:
-    """Which workload a report is about, for log lines (``-`` for reports about no single workload)."""
-    for argument in report.arguments:
-        workload = getattr(argument, "workload_rt_id", None)
-        if isinstance(workload, str) and workload:
-            return f"workload {_bounded(workload, 64)!r}"
-    return "-"

@@ -170,3 +170,16 @@ def _same_workload(queued: Report, report: Report) -> bool:
         ):
             return True
     return False
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def report_subject(report: Report) -> str:
+    """Which workload a report is about, for log lines (``-`` for reports about no single workload)."""
+    for argument in report.arguments:
+        workload = getattr(argument, "workload_rt_id", None)
+        if isinstance(workload, str) and workload:
+            return f"workload {bounded(workload, 64)!r}"
+    return "-"

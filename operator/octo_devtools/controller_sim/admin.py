@@ -105,6 +105,7 @@ class AdminApi:
             web.post("/admin/workloads/{workloadRtId}/undeploy", self._guard(self.undeploy_workload)),
             web.post("/admin/tenants/{tenantId}/pre-update", self._guard(self.pre_update)),
             web.post("/admin/push", self._guard(self.push)),
+            web.post("/admin/raw", self._guard(self.raw)),
             web.get("/admin/state", self._guard(self.get_state)),
             web.get("/admin/calls", self._guard(self.get_calls)),
             web.post("/admin/faults", self._guard(self.fault)),
@@ -194,6 +195,15 @@ class AdminApi:
         arguments = _field(body, "arguments", list, required=False, default=[])
         self._state.push_raw(target, arguments)
         return web.json_response({"connections": len(self._state.connections)})
+
+    async def raw(self, request: web.Request) -> web.Response:
+        """Send ``records`` (texts, not JSON values) verbatim, each followed by the record separator, in one
+        WebSocket frame to every open connection: malformed JSON, huge numbers, deep nesting."""
+        body = await _json_body(request)
+        records = _field(body, "records", list)
+        if not all(isinstance(record, str) for record in records):
+            raise _BadRequest("'records' must be a list of strings.")
+        return web.json_response({"connections": self._hub.send_raw(records)})
 
     async def get_state(self, request: web.Request) -> web.Response:
         return web.json_response(render_state(self._state))

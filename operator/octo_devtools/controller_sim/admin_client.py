@@ -129,6 +129,11 @@ class AdminClient:
         result = await self._request("POST", "/admin/push", {"target": target, "arguments": arguments})
         return int(result["connections"])
 
+    async def send_raw(self, *records: str) -> int:
+        """Send texts verbatim as hub records (one frame) to every open connection; returns how many."""
+        result = await self._request("POST", "/admin/raw", {"records": list(records)})
+        return int(result["connections"])
+
     async def fault(self, kind: str) -> int:
         """Inject a fault (drop, close-error, close-reconnect, freeze, thaw, restart, reject-auth,
         accept-auth); returns how many connections were open."""

@@ -405,6 +405,13 @@ class OperatorHub:
                     logger.info("push %s to connection %s", push.target, connection_id)
                     connection.send(record)
 
+    def send_raw(self, records: list[str]) -> int:
+        """Send ``records`` as they are (one frame) to every connection; returns how many got them."""
+        frame = "".join(record + protocol.RECORD_SEPARATOR for record in records)
+        for connection in self._connections.values():
+            connection.send(frame)
+        return len(self._connections)
+
     @property
     def connection_ids(self) -> list[str]:
         return list(self._connections)

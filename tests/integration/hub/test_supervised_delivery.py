@@ -98,3 +98,33 @@ async def test_a_report_with_a_megabyte_workload_name_is_delivered_bounded(
         assert "characters omitted" in str(report["workloadName"])
         assert len(str(report["workloadName"])) < 300
         assert hub.connected
+
+
+async def test_authentication_refusals_after_the_first_connection_are_warnings_rate_limited(
+    controller_sim: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = HubConnection(
+        HubOptions(
+            url=controller_sim.base_url,
+            **FAST,  # type: ignore[arg-type]
+            refused_backoff=Backoff(initial=0.05, maximum=0.1),
+            auth_refusal_log_interval=0.6,
+        )
+    )
+    hub.on_connected(lambda: hub.invoke(ServerMethod.REGISTER_OPERATOR, True))
+    await hub.start()
+    try:
+        await hub.wait_connected(5)
+        with caplog.at_level(logging.DEBUG, logger="communication_operator.hub"):
+            await controller_sim.admin.fault("reject-auth")  # e.g. the client secret was revoked
+            await controller_sim.admin.fault("drop")
+            await asyncio.sleep(2.0)
+        refusals = [r for r in caplog.records if "refuses" in r.getMessage() or "HTTP 401" in r.getMessage()]
+        above_debug = [r for r in refusals if r.levelno >= logging.WARNING]
+        assert len(refusals) >= 8, "the reconnect loop kept trying"
+        assert 2 <= len(above_debug) <= 5, [(r.levelname, r.getMessage()) for r in above_debug]
+        assert "more refusal(s) in the last" in above_debug[-1].getMessage()
+        await controller_sim.admin.fault("accept-auth")
+        await hub.wait_connected(5)
+    finally:
+        await hub.stop(drain_timeout=1.0)
