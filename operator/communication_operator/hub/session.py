@@ -188,6 +188,17 @@ class HubSession:
             asyncio.create_task(self._read_loop(), name=f"hub-read-{self.connection_id}"),
             asyncio.create_task(self._keepalive_loop(), name=f"hub-keepalive-{self.connection_id}"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A session task that dies ends the session (the connection reconnects) instead of leaving it
+        half alive: without the read loop nothing is received, without keep-alive the server drops us."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("%s failed: %r; closing the session", task.get_name(), error, exc_info=error)
+        self._close(f"{task.get_name()} failed: {type(error).__name__}")
 
     # -- invocations ---------------------------------------------------------------------------------
 
