@@ -110,7 +110,9 @@ async def test_invalid_workload_pushes_get_one_failed_status_each_and_are_never_
     )
     workload = await controller_sim.admin.workload(adapter_pool)
     assert workload["deploymentState"] == "Error"
-    listed = await kube_cluster.helm_async("list", "-n", pools.namespace, "-a", "-o", "json")
+    listed = await kube_cluster.helm_async(
+        "list", "-n", pools.namespace, "--deployed", "--failed", "--pending", "--uninstalling", "-o", "json"
+    )
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout or "[]") == []
 
