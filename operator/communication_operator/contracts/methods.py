@@ -160,7 +160,11 @@ def decode_arguments(method: str, arguments: Any, table: dict[str, MethodSignatu
     if not isinstance(arguments, list):
         raise ContractError(f"{sig.name}: arguments must be a JSON array, got {type(arguments).__name__}")
     if len(arguments) != sig.arity:
-        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(arguments)}")
+        problem = f"expected {sig.arity} argument(s), got {len(arguments)}"
+        if sig.workload_push and arguments:
+            # The workload may still be named by the first argument: let the front report it failed.
+            raise InvalidPush(sig.name, [problem], read_ids(arguments[0]))
+        raise ContractError(f"{sig.name}: {problem}")
     decoded = []
     for (name, annotation), raw in zip(sig.parameters, arguments, strict=True):
         try:

@@ -134,3 +134,10 @@ def test_long_values_are_shown_cut_in_the_problem() -> None:
 
 def test_pool_pushes_are_not_held_to_workload_rules() -> None:
     assert decode_arguments("PoolUndeployedAsync", ["t", "p"], CLIENT_METHODS) == ["t", "p"]
+
+
+def test_extra_arguments_still_leave_the_workload_readable() -> None:
+    with pytest.raises(InvalidPush) as excinfo:
+        decode_arguments("WorkloadDeployedAsync", [push(), "extra"], CLIENT_METHODS)
+    assert excinfo.value.problems == ("expected 1 argument(s), got 2",)
+    assert excinfo.value.ids == PushIds(TENANT, POOL, WORKLOAD, "Mesh Adapter")
