@@ -23,7 +23,9 @@ _PROTOCOL_NAMES = frozenset(
 )
 _ID_KEYS = frozenset({"tenantid", "poolrtid", "workloadrtid", "invocationid", "target"})
 _ID_VALUE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)|[A-Za-z_][A-Za-z0-9_.-]*|\s+|.', re.DOTALL)
+# A string (also one cut off by the end of the record, even after a lone backslash), a bare word,
+# whitespace, or any other single character.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*\\?(?:"|\Z)|[A-Za-z_][A-Za-z0-9_.-]*|\s+|.', re.DOTALL)
 _LITERALS = frozenset({"true", "false", "null"})
 
 

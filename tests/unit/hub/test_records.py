@@ -26,6 +26,10 @@ def test_bare_words_are_masked_and_control_characters_escaped() -> None:
     assert record_excerpt("not json at all\nFAKE LOG LINE") == "*** *** *** ***\\n*** *** ***"
 
 
+def test_a_string_cut_off_after_a_backslash_is_masked_whole() -> None:
+    assert record_excerpt('{"value":"pin 1234 \\') == '{"value":"***"'
+
+
 def test_long_records_are_cut_with_their_length() -> None:
     excerpt = record_excerpt("[" * 50_000)
     assert excerpt.endswith("… (50000 characters in all)")
