@@ -3,8 +3,8 @@
 ``status.communicationStatus`` keeps the upstream strings (octo-spec §2.3): "In Progress" while a
 registration is under way (written before the first registration of a new object, and while the
 controller cannot be reached), "Registered" once the controller accepted it, "Failed: <message>" when
-it refused or the call failed. ``phase`` and the kstatus-style ``Ready``/``Registered`` conditions say the same
-for tools. Every change of the ``Registered`` condition is also posted as a Kubernetes Event.
+it refused or the call failed. ``phase`` and the kstatus-style ``Ready``/``Registered`` conditions
+say the same for tools. Every change of the ``Registered`` condition is also posted as a Kubernetes Event.
 
 :class:`PoolStatusWriter` writes in the background: callers publish an outcome and move on, so a
 resync of a thousand pools never waits for a thousand API round trips. Outcomes for one object are
