@@ -39,8 +39,8 @@ from communication_operator.hub.errors import (
 from communication_operator.hub.outbox import (
     Outbox,
     Report,
+    ReportFitter,
     bounded,
-    fit_report,
     make_report,
     report_subject,
 )
@@ -106,6 +106,7 @@ class HubConnection:
         self._session: HubSession | None = None
         self._ready = asyncio.Event()
         self._outbox = Outbox(options.outbox_limit)
+        self._fitter = ReportFitter(options.max_message_bytes)
         self._outbox_changed = asyncio.Event()
         self._outbox_empty = asyncio.Event()
         self._outbox_empty.set()
@@ -186,7 +187,7 @@ class HubConnection:
         # A wrong arity is a bug of the caller: fail now. A value that cannot be encoded fails at
         # delivery, where it is dropped with a log line and a metric, without stopping later reports.
         check_arity(str(method), args)
-        report = make_report(method, *fit_report(method, args, self.options.max_message_bytes))
+        report = make_report(method, *self._fitter.fit(method, args))
         report.settled = asyncio.get_running_loop().create_future()
         self._outbox.put(report)
         self._publish_outbox_depth()

@@ -29,7 +29,6 @@ _LONGEST_INVOCATION_ID = "9" * 20
 _SHORTENED_LOGGED_LIMIT = 1000
 
 _sequence = count()
-_shortened_logged: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -50,26 +49,36 @@ class Report:
         return self.coalesce_key is not None
 
 
-def fit_report(method: ServerMethod, arguments: tuple[Any, ...], max_message_bytes: int) -> tuple[Any, ...]:
-    """``arguments`` bounded so the invocation carrying them fits ``max_message_bytes`` (contracts.bounds)."""
-    envelope = protocol.encode(protocol.invocation(_LONGEST_INVOCATION_ID, str(method), []))
-    budget = max_message_bytes - len(envelope.encode("utf-8")) + len("[]")
-    try:
-        fitted = fit_arguments(arguments, budget)
-    except Exception:  # a report the encoder rejects: delivery drops it with a log line and a metric
-        log.debug("cannot measure %s; queued as it is", method, exc_info=True)
-        return arguments
-    if fitted.shortened:
-        workload = next(
-            (w for a in arguments if isinstance(w := getattr(a, "workload_rt_id", None), str)), ""
-        )
-        key = (str(method), workload[:64])
-        level = logging.DEBUG if key in _shortened_logged else logging.WARNING
-        if len(_shortened_logged) >= _SHORTENED_LOGGED_LIMIT:
-            _shortened_logged.clear()
-        _shortened_logged.add(key)
-        log.log(level, REPORT_SHORTENED, method, key[1], max_message_bytes, ", ".join(fitted.shortened))
-    return fitted.arguments
+class ReportFitter:
+    """Bounds report arguments so their invocation fits ``max_message_bytes`` (see contracts.bounds)."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+        self._logged: set[tuple[str, str]] = set()  # (method, workload) already warned about
+
+    def fit(self, method: ServerMethod, arguments: tuple[Any, ...]) -> tuple[Any, ...]:
+        envelope = protocol.encode(protocol.invocation(_LONGEST_INVOCATION_ID, str(method), []))
+        budget = self.max_message_bytes - len(envelope.encode("utf-8")) + len("[]")
+        try:
+            fitted = fit_arguments(arguments, budget)
+        except Exception:  # a report the encoder rejects: delivery drops it with a log line and a metric
+            log.debug("cannot measure %s; queued as it is", method, exc_info=True)
+            return arguments
+        if fitted.shortened:
+            self._log_shortened(method, arguments, fitted.shortened)
+        return fitted.arguments
+
+    def _log_shortened(
+        self, method: ServerMethod, arguments: tuple[Any, ...], fields: tuple[str, ...]
+    ) -> None:
+        ids = (getattr(argument, "workload_rt_id", None) for argument in arguments)
+        workload = next((rt_id for rt_id in ids if isinstance(rt_id, str)), "")[:64]
+        key = (str(method), workload)
+        level = logging.DEBUG if key in self._logged else logging.WARNING
+        if len(self._logged) >= _SHORTENED_LOGGED_LIMIT:
+            self._logged.clear()
+        self._logged.add(key)
+        log.log(level, REPORT_SHORTENED, method, workload, self.max_message_bytes, ", ".join(fields))
 
 
 def make_report(method: ServerMethod, *arguments: Any) -> Report:
