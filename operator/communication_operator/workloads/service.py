@@ -48,6 +48,7 @@ from communication_operator.contracts import (
 )
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
+from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
     NamingError,
@@ -238,6 +239,7 @@ class WorkloadService:
         self._repo_locks: dict[str, asyncio.Lock] = {}
         # alias -> (credentials fingerprint, monotonic time the last successful refresh started)
         self._repo_refreshed: dict[str, tuple[str, float]] = {}
+        self._undelivered = UndeliveredStatuses()
         self.stats = DeployStats()
 
     # -- hub handlers ---------------------------------------------------------------------------------
@@ -245,6 +247,15 @@ class WorkloadService:
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
         release = self._release_to_act_on(dto, "deploy")
+        if release is not None and self._undelivered.answers(dto):
+            # A re-dispatch of a deploy that finished while the controller was away: its final status
+            # is queued and answers this push (a second helm run would send a second final status).
+            log.info(
+                "workload %s: identical deploy already finished; its queued status answers this push",
+                dto.workload_rt_id,
+                extra=workload_context(dto, release if isinstance(release, str) else None),
+            )
+            return
         if isinstance(release, NamingError):
             await self._report_status(dto, False, f"Invalid workload: {release}", ())
             return
@@ -256,7 +267,7 @@ class WorkloadService:
             and previous.kind == "deploy"
             and previous.cancel_reason is None
             and not previous.task.done()
-            and _same_deploy(previous.dto, dto)
+            and same_deploy(previous.dto, dto)
         ):
             # The controller re-dispatches Pending workloads when a pool registers again (after a
             # reconnect); restarting an identical helm run would only delay the status it waits for.
@@ -266,6 +277,7 @@ class WorkloadService:
                 extra=workload_context(dto, release),
             )
             return
+        self._undelivered.forget(dto.tenant_id, dto.workload_rt_id)
         self._schedule(
             release,
             "deploy",
@@ -280,6 +292,7 @@ class WorkloadService:
         release = self._release_to_act_on(dto, "undeploy")
         if not isinstance(release, str):
             return  # shutting down, or ids that name no release (logged); the contract has no undeploy ack
+        self._undelivered.forget(dto.tenant_id, dto.workload_rt_id)
         self._schedule(
             release,
             "undeploy",
@@ -628,8 +641,12 @@ class WorkloadService:
             fatal_task.cancel()
             if not helm_task.done():
                 helm_task.cancel()
-            await _settle(helm_task)
-            await watcher.stop()
+            try:
+                await _settle(helm_task)
+            finally:
+                # Even when cancelled again while helm stops: a watcher left running would keep sending
+                # progress for this workload after its (or its successor's) final status.
+                await watcher.stop()
 
     async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
         try:
@@ -729,7 +746,7 @@ class WorkloadService:
                 truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
                 extra=workload_context(dto, release),
             )
-        await self._hub.report(
+        delivery = await self._hub.report(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
             WorkloadDeploymentStatusDto(
                 tenant_id=dto.tenant_id,
@@ -739,6 +756,7 @@ class WorkloadService:
                 status_message=message,
             ),
         )
+        self._undelivered.remember(dto, delivery)
 
 
 @dataclass(frozen=True)
@@ -766,13 +784,6 @@ def _release_or_none(dto: WorkloadDeployedDto) -> str | None:
         return release_name(dto.tenant_id, dto.workload_rt_id)
     except NamingError:
         return None
-
-
-def _same_deploy(running: WorkloadDeployedDto | None, new: WorkloadDeployedDto) -> bool:
-    """Same workload spec; ``isReconciliation`` is how the controller marks a re-dispatch, not a change."""
-    if running is None:
-        return False
-    return running.model_dump(exclude={"is_reconciliation"}) == new.model_dump(exclude={"is_reconciliation"})
 
 
 def _with_diagnostics(error: str, snapshot: str) -> str:
