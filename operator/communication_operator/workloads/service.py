@@ -30,9 +30,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +73,11 @@ from communication_operator.workloads.values import (
     render_values,
     secret_values,
 )
+from communication_operator.workloads.valuesdirs import (  # noqa: F401 - VALUES_DIR_PREFIX re-exported
+    VALUES_DIR_PREFIX,
+    remove_orphaned_values_dirs,
+    values_files,
+)
 from communication_operator.workloads.watcher import ProgressSink, WatcherFactory
 
 if TYPE_CHECKING:
@@ -85,7 +87,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
-VALUES_DIR_PREFIX = "octo-values-"
 STATUS_LIMIT = 4000
 
 
@@ -472,7 +473,7 @@ class WorkloadService:
     ) -> str:
         namespace = self.options.namespace
         await self._prepare_repository(source, dto)
-        with _values_files(rendered) as files:
+        with values_files(rendered) as files:
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
             )
@@ -817,47 +818,6 @@ async def _settle(task: asyncio.Task[None]) -> None:
             log.debug("helm task ended with %r", exc)
     if cancelled:
         raise asyncio.CancelledError
-
-
-@contextlib.contextmanager
-def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
-    """The values documents as files (mode 0600) in a private temporary directory, removed afterwards."""
-    prefix = f"{VALUES_DIR_PREFIX}{os.getpid()}-{rendered.release}-"
-    directory = Path(tempfile.mkdtemp(prefix=prefix))  # mode 0700
-    try:
-        paths = []
-        for name, text in rendered.files():
-            path = directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            paths.append(path)
-        yield paths
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def remove_orphaned_values_dirs(temp_root: Path | None = None) -> int:
-    """Remove values directories left by an operator process that was killed (SIGKILL, OOM): they hold
-    the DTOs' ``valuesYaml``. Directories of live processes (the pid in the name) are kept."""
-    removed = 0
-    for directory in Path(temp_root or tempfile.gettempdir()).glob(f"{VALUES_DIR_PREFIX}*"):
-        pid_text = directory.name.removeprefix(VALUES_DIR_PREFIX).split("-", 1)[0]
-        if not pid_text.isdigit() or _process_alive(int(pid_text)):
-            continue
-        shutil.rmtree(directory, ignore_errors=True)
-        removed += 1
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fingerprint(url: str, username: str | None, password: str | None) -> str:

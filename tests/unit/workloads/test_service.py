@@ -7,7 +7,6 @@ concurrency bound are exercised for real; the integration tests repeat the key c
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -585,11 +584,12 @@ async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness
 
 def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     from communication_operator.workloads.service import remove_orphaned_values_dirs
+    from communication_operator.workloads.valuesdirs import owner_tag
 
     dead = subprocess.Popen(["true"])
     dead.wait()
     orphan = tmp_path / f"octo-values-{dead.pid}-acme-w1-abc"
-    live = tmp_path / f"octo-values-{os.getpid()}-acme-w2-def"
+    live = tmp_path / f"octo-values-{owner_tag()}-acme-w2-def"  # named as this process names its own
     unrelated = tmp_path / "octo-values-notapid"
     for directory in (orphan, live, unrelated):
         directory.mkdir()
