@@ -6,7 +6,9 @@ return at once (the hub dispatches pushes one at a time); the helm work runs as 
 Rules the scheduling keeps:
 
 * One helm process per release at a time. A newer deploy of the same workload cancels the older one
-  and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. Cancelling
+  and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. An undeploy
+  itself is never cancelled (a killed ``helm uninstall`` leaves the release ``uninstalling``): what
+  comes after it waits. Cancelling
   sends SIGTERM to helm's process group (helm then marks the release failed instead of leaving it
   locked; with rollback-on-failure it rolls back), SIGKILL after the grace period.
 * At most ``max_concurrent`` deploys and undeploys run helm at once (``OPERATOR__HELM__MAXCONCURRENT``).
@@ -53,7 +55,11 @@ from communication_operator.workloads.naming import (
     release_name,
     release_secret_name,
 )
-from communication_operator.workloads.recovery import RecoveryError, recover_pending_release
+from communication_operator.workloads.recovery import (
+    RecoveryError,
+    recover_pending_release,
+    uninstall_to_completion,
+)
 from communication_operator.workloads.redaction import redact, truncate_middle
 from communication_operator.workloads.repository import (
     ChartSource,
@@ -352,7 +358,12 @@ class WorkloadService:
         dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
-        if previous is not None:
+        if previous is not None and previous.kind == "undeploy":
+            # Never cancelled: a killed `helm uninstall` leaves the release `uninstalling`, which no
+            # later deploy can install over. The newer run waits for it (as a predecessor, below).
+            if not previous.task.done():
+                log.info("release %s: %s waits for the running undeploy", release, kind, extra=context)
+        elif previous is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
             if not previous.task.done():
                 log.info(
@@ -551,7 +562,7 @@ class WorkloadService:
             return version
         try:
             releases = await self._helm.list_releases(self.options.namespace, name_filter=f"^{release}$")
-        except HelmError as exc:
+        except (HelmError, ValueError) as exc:  # best effort (ValueError: unreadable JSON); deploy goes on
             log.warning(
                 "release %s: cannot read the installed chart version (%s); using the newest", release, exc
             )
@@ -652,7 +663,8 @@ class WorkloadService:
     async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
         try:
             history = await self._helm.history(release, self.options.namespace, max_revisions=1)
-        except HelmError:
+        except (HelmError, ValueError) as exc:  # the deploy succeeded; only the message is plainer
+            log.warning("release %s: cannot read the deployed revision (%s)", release, exc)
             history = []
         if not history:
             return f"Deployed {chart_name} {version or ''}".rstrip()
@@ -671,8 +683,7 @@ class WorkloadService:
         log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)
         try:
             async with self._slot():
-                await self._uninstall(release, namespace)
-                secret_deleted = await self._secrets.delete(namespace, secret_name)
+                secret_deleted = await self._remove_release(release, namespace, secret_name)
         except asyncio.CancelledError:
             log.info("undeploy of release %s cancelled", release, extra=context)
             raise
@@ -695,9 +706,21 @@ class WorkloadService:
             extra=context,
         )
 
-    async def _uninstall(self, release: str, namespace: str) -> None:
-        with self._helm_run("uninstall"):
-            await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
+    async def _remove_release(self, release: str, namespace: str, secret_name: str) -> bool:
+        """``helm uninstall``, never cancelled halfway, then the per-release Secret whatever helm said:
+        its plaintext values must not outlive the workload. True when the Secret existed."""
+        uninstall_error: HelmError | None = None
+        try:
+            with self._helm_run("uninstall"):
+                await uninstall_to_completion(self._helm, release, namespace)
+        except HelmError as exc:
+            uninstall_error = exc
+        finally:
+            # Also when cancelled (shutdown) after helm finished: the deletion is one API call.
+            secret_deleted = await self._secrets.delete(namespace, secret_name)
+        if uninstall_error is not None:
+            raise uninstall_error
+        return secret_deleted
 
     # -- reports --------------------------------------------------------------------------------------
 
