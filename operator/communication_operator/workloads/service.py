@@ -68,7 +68,7 @@ from communication_operator.workloads.repository import (
     chart_source,
     validate_chart_version,
 )
-from communication_operator.workloads.secrets import SecretError, SecretStore
+from communication_operator.workloads.secrets import SecretError, SecretSnapshot, SecretStore
 from communication_operator.workloads.signals import FailFastPolicy, describe
 from communication_operator.workloads.values import (
     OperatorContext as ValuesContext,
@@ -510,8 +510,14 @@ class WorkloadService:
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
             # After the dry run: a deploy refused there must not change what the running release reads.
+            before = await self._secrets.read(namespace, rendered.secret_name)
             await self._reconcile_secret(dto, rendered)
-            await self._upgrade_watched(dto, upgrade)
+            try:
+                await self._upgrade_watched(dto, upgrade)
+            except BaseException:
+                # helm rolled the release back (or was stopped): its pods read the Secret as it was.
+                await self._restore_secret(dto, release, rendered.secret_name, before)
+                raise
         return await self._success_message(release, source.chart_name, version)
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
@@ -553,6 +559,21 @@ class WorkloadService:
             )
         else:
             await self._secrets.delete(namespace, rendered.secret_name)
+
+    async def _restore_secret(
+        self, dto: WorkloadDeployedDto, release: str, name: str, before: SecretSnapshot | None
+    ) -> None:
+        try:
+            await self._secrets.restore(self.options.namespace, name, before)
+        except SecretError as exc:
+            # The deploy's own failure is what the controller must see; this one goes to the log.
+            log.error(
+                "release %s: could not restore Secret %s after the failed upgrade: %s",
+                release,
+                name,
+                exc,
+                extra=workload_context(dto, release),
+            )
 
     async def _resolve_version(
         self, dto: WorkloadDeployedDto, release: str, version: str | None

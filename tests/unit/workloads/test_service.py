@@ -26,6 +26,7 @@ from communication_operator.contracts import (
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.repository import repository_alias
+from communication_operator.workloads.secrets import SecretSnapshot
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import Signal, SignalKind
 from communication_operator.workloads.values import OperatorContext
@@ -89,6 +90,19 @@ class MemorySecrets:
     async def delete(self, namespace: str, name: str) -> bool:
         self.operations.append(("delete", name))
         return self.secrets.pop((namespace, name), None) is not None
+
+    async def read(self, namespace: str, name: str) -> SecretSnapshot | None:
+        stored = self.secrets.get((namespace, name))
+        if stored is None:
+            return None
+        return SecretSnapshot(data=dict(stored["data"]), labels=dict(stored.get("labels", {})))
+
+    async def restore(self, namespace: str, name: str, snapshot: SecretSnapshot | None) -> None:
+        self.operations.append(("restore", name))
+        if snapshot is None:
+            self.secrets.pop((namespace, name), None)
+        else:
+            self.secrets[(namespace, name)] = {"data": dict(snapshot.data), "labels": dict(snapshot.labels)}
 
 
 class FakeWatcher:

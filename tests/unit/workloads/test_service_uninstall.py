@@ -120,3 +120,26 @@ async def test_history_and_list_are_best_effort(harness: Harness, failure: dict[
     (status,) = harness.hub.statuses()
     assert status.success is True, status.status_message
     assert status.status_message == "Deployed web"
+
+
+async def test_a_failed_upgrade_puts_the_previous_secret_content_back(harness: Harness) -> None:
+    # Issue 13 item 10: helm rolls the release back; its pods must find the keys they started with.
+    previous = {"oauth.clientSecret": "one", "secrets.rabbitmq": "broker"}
+    harness.secrets.secrets[SECRET_KEY] = {"data": dict(previous), "labels": {"a": "b"}}
+    harness.fake.set("upgrade", exit=1, stderr="Error: UPGRADE FAILED: release failed, rolled back\n")
+
+    await harness.deploy()  # no secret override any more: the key would be gone
+    await harness.settle()
+
+    assert harness.secrets.secrets[SECRET_KEY]["data"] == previous
+    (status,) = harness.hub.statuses()
+    assert status.success is False
+
+
+async def test_a_failed_first_install_leaves_no_secret(harness: Harness) -> None:
+    harness.fake.set("upgrade", exit=1, stderr="Error: INSTALLATION FAILED: context deadline exceeded\n")
+
+    await harness.deploy()
+    await harness.settle()
+
+    assert harness.secrets.secrets == {}
