@@ -245,16 +245,18 @@ async def test_values_files_are_private_quoted_and_removed_afterwards(harness: H
 
 async def test_secrets_go_to_the_release_secret_and_never_into_files_or_reports(harness: Harness) -> None:
     secret = "very-secret-value-42"
-    harness.fake.set("upgrade", exit=1, stderr=f"Error: admission webhook said {secret} is bad\n")
+    harness.fake.set("upgrade", sleep=0.5, exit=1, stderr=f"Error: admission webhook said {secret} is bad\n")
 
     await harness.deploy(
         values=[ValueOverrideDto(path="oauth.clientSecret", value=secret, is_secret=True)],
         repository_username="reader",
         repository_password="repo-pa55word",
     )
+    # What helm runs with (the failed first install then removes the Secret again).
+    await _until(lambda: harness.fake.calls("upgrade"))
+    stored = harness.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")]
     await harness.settle()
 
-    stored = harness.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")]
     assert stored["data"] == {"oauth.clientSecret": secret, "secrets.rabbitmq": BROKER_PASSWORD}
     assert stored["labels"]["octo-mesh.meshmakers.io/workload-rt-id"] == WORKLOAD
     assert stored["workload"] == "Mesh Adapter"
