@@ -6,11 +6,13 @@ return at once (the hub dispatches pushes one at a time); the helm work runs as 
 Rules the scheduling keeps:
 
 * One helm process per release at a time. A newer deploy of the same workload cancels the older one
-  and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. An undeploy
-  itself is never cancelled (a killed ``helm uninstall`` leaves the release ``uninstalling``): what
-  comes after it waits. Cancelling
+  and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. Cancelling
   sends SIGTERM to helm's process group (helm then marks the release failed instead of leaving it
-  locked; with rollback-on-failure it rolls back), SIGKILL after the grace period.
+  locked; with rollback-on-failure it rolls back), SIGKILL after the grace period. An undeploy itself
+  is never cancelled (a killed ``helm uninstall`` leaves the release ``uninstalling``): what comes
+  after it waits.
+* A re-dispatch identical to a finished deploy whose final status is still queued is answered by
+  that status (:mod:`.delivery`).
 * At most ``max_concurrent`` deploys and undeploys run helm at once (``OPERATOR__HELM__MAXCONCURRENT``).
 * A cancelled deploy reports nothing: a superseded deploy is followed by its successor's status, an
   undeploy has set the workload Undeployed in the controller already, and at shutdown the workload
