@@ -7,11 +7,11 @@ A killed ``helm uninstall`` leaves it ``uninstalling``, and every later ``upgrad
 with "has no deployed releases". The operator never cancels an uninstall itself
 (:func:`uninstall_to_completion`), but an operator process can still be killed during one.
 
-Before acting on a release the deploy and undeploy flows call :func:`recover_pending_release`. It
-does nothing unless the newest revision is pending. The service runs at most one helm process per
-release, so a pending release with no helm of ours is stuck; a helm process outside our control (a
-human, or an orphan of a previous operator process in the same container) is waited for first, as
-it may still finish. Then:
+Before acting on a release the deploy flow calls :func:`recover_pending_release` (the undeploy
+flow runs ``helm uninstall`` directly). It does nothing unless the newest revision is stuck. The
+service runs at most one helm process per release, so a stuck release with no helm of ours is left
+over; a helm process outside our control (a human, or an orphan of a previous operator process in
+the same container) is waited for first, as it may still finish. Then:
 
 * with an earlier revision that was deployed (``deployed``, else the newest ``superseded``):
   ``helm rollback`` to it, which brings back what last worked and unlocks the release;
