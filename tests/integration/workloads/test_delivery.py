@@ -86,7 +86,12 @@ async def test_a_deploy_finishing_while_the_controller_is_frozen_is_reported_onc
 
     state = await d.state_of(workload)
     assert state["deploymentState"] == ("Deployed" if outcome == "succeeds" else "Error"), state
-    assert_one_final_and_nothing_after(reports_of(await d.sim.admin.calls(), workload), workload)
+    calls = await d.sim.admin.calls()
+    assert_one_final_and_nothing_after(reports_of(calls, workload), workload)
+    # The reconnect order is kept: operator, then pool, then the queued final status.
+    final = next(call for call in calls if call["method"] == STATUS)
+    on_final_connection = [c["method"] for c in calls if c["connectionId"] == final["connectionId"]]
+    assert on_final_connection[:2] == [ServerMethod.REGISTER_OPERATOR, ServerMethod.REGISTER_POOL]
     if outcome == "succeeds":  # (a failed first install leaves no history: helm removes it)
         assert len(await d.history(release)) == 1, "helm ran again for the re-dispatch"
     assert d.service.stats.deploys_started == 1, "helm ran again for the re-dispatch"
