@@ -83,11 +83,12 @@ async def test_shutdown_lets_a_running_uninstall_finish(
     assert await d.history(release) == [], "the release was left behind (uninstalling)"
 
 
+@pytest.mark.parametrize("helm", ["helm", "helm3"])
 async def test_a_release_left_uninstalling_by_a_killed_helm_is_recovered_on_the_next_deploy(
-    deployer: DeployerFactory, fake_kubelet: FakeKubelet
+    deployer: DeployerFactory, fake_kubelet: FakeKubelet, helm: str
 ) -> None:
     fake_kubelet.add_rule("example.invalid/pre-delete*", "ready")  # a hook that never completes
-    d = await deployer()
+    d = await deployer(helm=helm)
     workload = await deployed_with_hook(d)
     release = d.release(workload)
     # An operator process killed (SIGKILL) during `helm uninstall`: helm dies with it.
