@@ -155,3 +155,29 @@ async def _secret_data(d: Deployer, name: str) -> dict[str, str]:
 
 async def _count(texts: Any, count: int) -> bool:
     return len(await texts) >= count
+
+
+async def test_the_release_secret_is_deleted_even_when_helm_uninstall_fails(
+    deployer: DeployerFactory, fake_kubelet: FakeKubelet, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 12: the Secret's plaintext values must not outlive the workload, whatever uninstall says.
+    fake_kubelet.add_rule("example.invalid/pre-delete*", "run-to-completion", exit_code=1, run_seconds=0.5)
+    d = await deployer()
+    workload = await d.deploy(
+        values=[*HOOK, {"path": "oauth.clientSecret", "value": "k3y", "isSecret": True}]
+    )
+    assert (await d.wait_settled(workload))["deploymentState"] == "Deployed"
+    name = f"{d.release(workload)}-octo-secrets"
+    assert await _secret_data(d, name)
+
+    await d.sim.admin.undeploy_workload(workload)
+
+    async def uninstall_failed() -> str | None:
+        messages = [record.getMessage() for record in caplog.records]
+        return next((m for m in messages if m.startswith("undeploy of workload") and "failed" in m), None)
+
+    failure = await eventually(uninstall_failed, timeout=90, what="helm uninstall to fail")
+    assert "helm uninstall" in failure
+    with pytest.raises(client.ApiException) as gone:
+        await client.CoreV1Api(d.api).read_namespaced_secret(name, d.namespace)
+    assert gone.value.status == 404
