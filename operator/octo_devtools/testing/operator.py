@@ -164,6 +164,21 @@ class OperatorProcess:
                 return pid
         return None
 
+    @property
+    def pid_in_namespace(self) -> int | None:
+        """The operator's PID as it sees itself (2 in its PID namespace, as under tini)."""
+        pid = self.operator_pid
+        if pid is None:
+            return None
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+        return pid
+
     async def kill(self) -> None:
         """SIGKILL, as when the container is killed: the operator and every process it started die
         at once; nothing gets to clean up."""
