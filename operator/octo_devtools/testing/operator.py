@@ -99,11 +99,16 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _cmdline(pid: int) -> str:
+def _namespace_pid(pid: int) -> int | None:
+    """The PID of ``pid`` in its own (innermost) PID namespace."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return ""
+        return None
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return pid
 
 
 class OperatorProcess:
@@ -153,14 +158,15 @@ class OperatorProcess:
 
     @property
     def operator_pid(self) -> int | None:
-        """The operator's own PID as seen from here (inside the namespace it is 2)."""
+        """The operator's own PID as seen from here."""
         if not self.running:
             return None
         assert self._process is not None
         if not self.pid_namespace:
             return self._process.pid
+        # unshare → init (PID 1 inside) → the operator (PID 2 inside) → helm ...
         for pid in descendants(self._process.pid):
-            if "communication" in _cmdline(pid):
+            if _namespace_pid(pid) == 2:
                 return pid
         return None
 
@@ -168,16 +174,7 @@ class OperatorProcess:
     def pid_in_namespace(self) -> int | None:
         """The operator's PID as it sees itself (2 in its PID namespace, as under tini)."""
         pid = self.operator_pid
-        if pid is None:
-            return None
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("NSpid:"):
-                return int(line.split()[-1])
-        return pid
+        return None if pid is None else _namespace_pid(pid)
 
     async def kill(self) -> None:
         """SIGKILL, as when the container is killed: the operator and every process it started die
