@@ -4,7 +4,8 @@ Fixtures (see docs/local-cluster.md):
 
 - ``kube_cluster`` (session): etcd + kube-apiserver + kube-controller-manager 1.20.2, started once per run
   through the same code path as ``devcluster up`` but in a temporary state directory, stopped by PID at
-  the end. Attributes: ``kubeconfig``, ``server``, ``token``, ``env`` (for helm/kubectl subprocesses),
+  the end; a start in which a component exits during startup is tried again, up to 3 times.
+  Attributes: ``kubeconfig``, ``server``, ``token``, ``env`` (for helm/kubectl subprocesses),
   ``helm`` (v4.3.1), ``helm3`` (v3.19.0), ``kubectl``.
 - ``namespace`` (function): a fresh namespace, deleted afterwards.
 - ``kube_api`` (function): a kubernetes-asyncio ``ApiClient`` for the cluster.
