@@ -190,6 +190,7 @@ async def test_malformed_frames_are_logged_once_and_the_connection_stays(rig: Fa
             outcome.problems.append(
                 f"{len(lines)} warning line(s) naming the workload instead of one: {[x[:200] for x in lines]}"
             )
+        outcome.problems += [f"the warning is {len(x)} characters long" for x in lines if len(x) > LINE_LIMIT]
 
     problems = [f"{o.name}: {p}" for o in outcomes for p in o.problems]
     releases = [r["name"] for r in await rig.releases()]

@@ -101,6 +101,8 @@ async def test_no_planted_secret_reaches_any_output_channel(
     assert outcome == {good: True, leaky: False, bad_url: False, wrong: False}, finals
     assert any(r["kind"] == "progress" for r in finals[leaky]["reports"]), finals[leaky]
     assert operator.running
+    # Stop it first, so the sweep also covers what it logs and reports while shutting down.
+    assert await operator.terminate() == 0, operator.log_tail()
 
     channels = {
         "operator log": operator.log_text(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import os
 import re
@@ -40,6 +41,12 @@ from octo_devtools.testing.waiting import eventually
 _INIT_SCRIPT = '"$@"; exit $?'
 CONNECTED_GAUGE = "communication_operator_hub_connected"
 _UNSHARE = ("--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "--kill-child")
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG(SIGKILL): the operator must not outlive a test run that was killed with -9.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -150,6 +157,7 @@ class OperatorProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     @property
