@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from communication_operator.contracts import ServerMethod
-from octo_devtools.controller_sim.protocol import RECORD_SEPARATOR as RS
 from octo_devtools.testing.waiting import eventually
 from tests.faults.conftest import READY_IMAGE, TENANT, FaultRig, image_values
 from tests.faults.leaks import find_leaks, plant
@@ -128,7 +127,7 @@ async def test_malformed_frames_are_logged_once_and_the_connection_stays(rig: Fa
             {"type": 1, "invocationId": barrier_id, "target": BARRIER_TARGET, "arguments": []}
         )
         before = len(operator.log_lines())
-        sent = await admin.send_raw(record + RS + barrier + RS)
+        sent = await admin.send_raw(record, barrier)  # one frame: the barrier follows the record
         assert sent == 1, f"{name}: the operator was not connected"
 
         async def handled(barrier_id: str = barrier_id) -> bool:

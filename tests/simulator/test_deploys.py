@@ -119,25 +119,24 @@ async def test_workload_edits_change_the_next_deploy(controller_sim: RunningSimu
 
 
 async def test_raw_frames_reach_the_client_verbatim(controller_sim: RunningSimulator) -> None:
+    admin = controller_sim.admin
     async with await RawHubClient.connect(controller_sim.hub_url) as client:
-        big = "9" * 5000
-        assert (
-            await controller_sim.admin.send_raw('{"type":1,"target":"X","arguments":[' + big + "]}" + RS) == 1
-        )
-        frame = await client.ws.receive(timeout=5)
-        assert frame.data == '{"type":1,"target":"X","arguments":[' + big + "]}" + RS
-        assert await controller_sim.admin.send_records("not json", '{"type":6}') == 1
-        frame = await client.ws.receive(timeout=5)
-        assert frame.data == "not json" + RS + '{"type":6}' + RS
+        big = '{"type":1,"target":"X","arguments":[' + "9" * 5000 + "]}"
+        assert await admin.send_raw(big) == 1
+        assert (await client.ws.receive(timeout=5)).data == big + RS
+        assert await admin.send_raw("not json", '{"type":6}') == 1
+        assert (await client.ws.receive(timeout=5)).data == "not json" + RS + '{"type":6}' + RS
+        assert await admin.send_text('{"type":6}' + RS + '{"type"') == 1  # a record cut off
+        assert (await client.ws.receive(timeout=5)).data == '{"type":6}' + RS + '{"type"'
+        with pytest.raises(AdminRequestError, match="list of strings"):
+            await admin.send_raw(1)  # type: ignore[arg-type]
         # The connection stays open: the simulator does not judge what it was told to send.
         assert (await client.invoke("RegisterOperatorAsync", False))["result"] == []
         # An invocation with an id asks for a client result; the client's Completion is recorded.
-        await controller_sim.admin.send_records(
-            '{"type":1,"invocationId":"r1","target":"Ask","arguments":[]}'
-        )
+        await admin.send_raw('{"type":1,"invocationId":"r1","target":"Ask","arguments":[]}')
         asked = await client.next_message()
         assert asked["invocationId"] == "r1"
         await client.send({"type": 3, "invocationId": "r1", "error": "Client didn't provide a result."})
-        completions = await controller_sim.admin.wait_for_completion("r1")
-        assert completions["error"] == "Client didn't provide a result."
-        assert completions["connectionId"] == client.connection_id
+        completion = await admin.wait_for_completion("r1")
+        assert completion["error"] == "Client didn't provide a result."
+        assert completion["connectionId"] == client.connection_id

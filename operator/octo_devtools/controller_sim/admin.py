@@ -240,8 +240,16 @@ class AdminApi:
         return web.json_response({"connections": len(self._state.connections)})
 
     async def raw(self, request: web.Request) -> web.Response:
+        """Send ``records`` (texts, not JSON values) verbatim, each followed by the record separator, in one
+        WebSocket frame to every open connection: malformed JSON, huge numbers, deep nesting. Or send
+        ``text`` as the frame, byte for byte (records cut anywhere, a missing separator)."""
         body = await _json_body(request)
-        return web.json_response({"connections": self._hub.send_raw(_field(body, "text", str))})
+        if "text" in body:
+            return web.json_response({"connections": self._hub.send_text(_field(body, "text", str))})
+        records = _field(body, "records", list)
+        if not all(isinstance(record, str) for record in records):
+            raise _BadRequest("'records' must be a list of strings.")
+        return web.json_response({"connections": self._hub.send_raw(records)})
 
     async def get_state(self, request: web.Request) -> web.Response:
         return web.json_response(render_state(self._state))

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import aiohttp
 
 from communication_operator.contracts import ValueOverrideDto
-from octo_devtools.controller_sim.protocol import RECORD_SEPARATOR
 
 T = TypeVar("T")
 State = dict[str, Any]
@@ -138,15 +137,15 @@ class AdminClient:
         result = await self._request("POST", "/admin/push", {"target": target, "arguments": arguments})
         return int(result["connections"])
 
-    async def send_raw(self, text: str) -> int:
-        """Send ``text`` verbatim as one WebSocket Text frame to every open hub connection (nothing is
-        added: end each record with ``\\x1e`` yourself); returns how many connections were open."""
-        result = await self._request("POST", "/admin/raw", {"text": text})
+    async def send_raw(self, *records: str) -> int:
+        """Send texts verbatim as hub records (one frame) to every open connection; returns how many."""
+        result = await self._request("POST", "/admin/raw", {"records": list(records)})
         return int(result["connections"])
 
-    async def send_records(self, *records: str) -> int:
-        """Send each text as one SignalR record (``\\x1e`` appended), all in one frame."""
-        return await self.send_raw("".join(record + RECORD_SEPARATOR for record in records))
+    async def send_text(self, text: str) -> int:
+        """Send ``text`` as one WebSocket Text frame, byte for byte (no record separator added)."""
+        result = await self._request("POST", "/admin/raw", {"text": text})
+        return int(result["connections"])
 
     async def deploys(self, workload_rt_id: str) -> list[dict[str, Any]]:
         """The per-deploy record of a workload: dispatches, reports, ``finalStatuses``,

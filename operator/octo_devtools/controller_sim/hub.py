@@ -416,7 +416,11 @@ class OperatorHub:
                     logger.info("push %s to connection %s", push.target, connection_id)
                     connection.send(record)
 
-    def send_raw(self, text: str) -> int:
+    def send_raw(self, records: list[str]) -> int:
+        """Send ``records`` as they are (one frame) to every connection; returns how many got them."""
+        return self.send_text("".join(record + protocol.RECORD_SEPARATOR for record in records))
+
+    def send_text(self, text: str) -> int:
         """Send ``text`` verbatim as one Text frame to every open connection (a scripted, possibly
         malformed controller); returns how many connections got it. The text is never logged."""
         connections = [c for c in self._connections.values() if not c.closing]
