@@ -144,3 +144,34 @@ class FakeKube:
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"tenantId": tenant_id, "poolRtId": pool_rt_id},
         }
+
+
+class CountingWorkloads:
+    """A :class:`~communication_operator.pools.DeployedWorkloadsSource` that counts its listings.
+
+    Each listing takes ``delay`` seconds, like a request to the API server, so concurrent callers overlap.
+    ``failures`` makes the next N listings raise.
+    """
+
+    def __init__(
+        self, by_pool: dict[tuple[str, str], list[str]] | None = None, *, delay: float = 0.0
+    ) -> None:
+        self.by_pool = by_pool or {}
+        self.delay = delay
+        self.listings = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.failures = 0
+
+    async def workload_rt_ids_by_pool(self) -> dict[tuple[str, str], list[str]]:
+        self.listings += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("API server unavailable")
+            return {key: list(ids) for key, ids in self.by_pool.items()}
+        finally:
+            self.in_flight -= 1
