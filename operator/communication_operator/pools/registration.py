@@ -32,6 +32,7 @@ from communication_operator.contracts import ClientMethod, DeployedPoolDto, Serv
 from communication_operator.hub import HubError, NotConnected
 from communication_operator.logs import log_context
 from communication_operator.pools.model import CommunicationPoolSpec, PoolKey, PoolRef
+from communication_operator.pools.pool_pushes import CentralPools
 from communication_operator.pools.provisioner import PoolProvisioner
 from communication_operator.pools.registry import PoolEntry, PoolRegistry
 from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
@@ -95,6 +96,7 @@ class PoolRegistrationService:
         self._status = status
         self.central = central
         self._provisioner = provisioner
+        self._central_pools = CentralPools(provisioner) if provisioner is not None else None
         self._reports = DeployedStateReporter(
             hub, workloads or NoDeployedWorkloads(), max_message_bytes, is_registered=self._is_registered
         )
@@ -143,6 +145,8 @@ class PoolRegistrationService:
         self._retry_task = None
         self._tenant_cycles.clear()
         self._background.clear()
+        if self._central_pools is not None:
+            await self._central_pools.stop()
         await self._reports.stop()
 
     # -- CommunicationPool lifecycle (kopf handlers) -------------------------------------------------
@@ -218,8 +222,8 @@ class PoolRegistrationService:
         deployed: list[DeployedPoolDto] = (
             await self._hub.invoke(ServerMethod.REGISTER_OPERATOR, self.central) or []
         )
-        if self.central:
-            await self._provision_all(deployed)
+        if self.central and self._central_pools is not None:
+            await self._central_pools.provision_all(deployed)
         elif deployed:
             log.debug("edge mode: ignoring %d deployed cloud pool(s) the controller listed", len(deployed))
         keys = self.registry.keys()
@@ -260,16 +264,18 @@ class PoolRegistrationService:
     # -- controller pushes ---------------------------------------------------------------------------
 
     async def pool_deployed(self, pool: DeployedPoolDto) -> None:
-        if not self.central or self._provisioner is None:
+        """Central: queue the pool's provisioning and return (:mod:`.pool_pushes`)."""
+        if not self.central or self._central_pools is None:
             log.debug("edge mode: ignoring PoolDeployedAsync for %s/%s", pool.tenant_id, pool.pool_rt_id)
             return
-        await self._provisioner.pool_deployed(pool)
+        self._central_pools.pool_deployed(pool)
 
     async def pool_undeployed(self, tenant_id: str, pool_rt_id: str) -> None:
-        if not self.central or self._provisioner is None:
+        """Central: queue the removal of the pool's objects (after any queued work on it) and return."""
+        if not self.central or self._central_pools is None:
             log.debug("edge mode: ignoring PoolUndeployedAsync for %s/%s", tenant_id, pool_rt_id)
             return
-        await self._provisioner.pool_undeployed(tenant_id, pool_rt_id)
+        self._central_pools.pool_undeployed(tenant_id, pool_rt_id)
 
     async def pre_update_tenant(self, tenant_id: str) -> None:
         """Start the unregister → wait → re-register cycle in the background (pushes are handled serially,
@@ -289,6 +295,11 @@ class PoolRegistrationService:
         """For tests and shutdown: wait until running pre-update cycles are done."""
         while self._tenant_cycles:
             await asyncio.gather(*list(self._tenant_cycles.values()), return_exceptions=True)
+
+    async def wait_for_pushes(self) -> None:
+        """For tests and benchmarks: wait until queued pool deploys and undeploys are done."""
+        if self._central_pools is not None:
+            await self._central_pools.idle()
 
     async def wait_for_reports(self) -> None:
         """For tests and benchmarks: wait until every registration so far is reported (central mode)."""
@@ -451,33 +462,6 @@ class PoolRegistrationService:
 
         # gather copies the context into each task, so the hub still sees them as part of its hook.
         return list(await asyncio.gather(*(one(c) for c in calls)))
-
-    async def _provision_all(self, deployed: list[DeployedPoolDto]) -> None:
-        assert self._provisioner is not None
-        if not deployed:
-            return
-        try:
-            provisioned = await self._provisioner.provisioned_pools()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception(
-                "could not list CommunicationPools; deployed pools are provisioned at the next connect"
-            )
-            return
-        for pool in deployed:
-            try:
-                await self._provisioner.pool_deployed(pool, provisioned=provisioned)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The cluster may be briefly unreachable; the next reconnect provisions it again.
-                log.exception(
-                    "could not provision deployed pool %s/%s",
-                    pool.tenant_id,
-                    pool.pool_rt_id,
-                    extra=log_context(tenant=pool.tenant_id, pool=pool.pool_rt_id),
-                )
 
     async def _retry_loop(self) -> None:
         while True:

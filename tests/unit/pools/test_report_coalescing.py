@@ -14,15 +14,20 @@ import json
 from collections import Counter
 from typing import Any
 
-from communication_operator.contracts import OperatorDeployedPoolReportDto, ServerMethod
+import pytest
+
+from communication_operator.contracts import DeployedPoolDto, OperatorDeployedPoolReportDto, ServerMethod
 from communication_operator.pools import (
     CommunicationPoolSpec,
+    PoolKey,
     PoolProvisioner,
     PoolRef,
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
+    bind_to_hub,
 )
+from communication_operator.pools.naming import pool_resource_name
 from communication_operator.pools.status import RegistrationState
 from tests.unit.pools.doubles import CountingWorkloads, FakeHub, FakeKube
 
@@ -260,3 +265,79 @@ async def test_a_pool_deleted_while_its_batch_lists_is_left_out() -> None:
     await service.wait_for_reports()
 
     assert [r.pool_rt_id for r in reported(hub)] == [rt_id(0)]
+
+
+# -- the pool pushes that lead to those registrations ---------------------------------------------------
+
+
+async def test_pool_deploys_are_provisioned_side_by_side_sharing_the_listing() -> None:
+    """The hub hands pushes over one at a time; 60 deploys must not cost 60 x (list, get, create, create)."""
+    hub, kube = FakeHub(), FakeKube(delay=0.02)
+    service = make_service(hub, kube, CountingWorkloads())
+    bind_to_hub(hub, service)
+    handler = hub.handlers["PoolDeployedAsync"]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    for i in range(60):  # the way the hub dispatches: one after another, each awaited
+        await handler(DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(i)))
+    await service.wait_for_pushes()
+
+    elapsed = loop.time() - started
+    created = {name for kind, ns, name in kube.objects if kind == "communicationpools" and ns == "octo"}
+    assert created == {pool_resource_name(PoolKey(TENANT, rt_id(i))) for i in range(60)}
+    assert len([k for k in kube.objects if k[0] == "secrets"]) == 60
+    assert kube.max_in_flight > 1
+    listings = kube.log.count("list communicationpools octo")
+    assert listings <= 10, listings  # one each before
+    assert elapsed < 60 * 4 * 0.02 / 4, elapsed  # serially: 60 pools x 4 round trips of 20 ms
+
+
+async def test_pushes_of_one_pool_keep_their_order() -> None:
+    hub, kube = FakeHub(), FakeKube(delay=0.01)
+    service = make_service(hub, kube, CountingWorkloads())
+    bind_to_hub(hub, service)
+    deployed, undeployed = hub.handlers["PoolDeployedAsync"], hub.handlers["PoolUndeployedAsync"]
+    other = DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(1))
+
+    await deployed(DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(0)))
+    await deployed(other)
+    await undeployed(TENANT, rt_id(0))
+    await deployed(DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(0)))
+    await undeployed(TENANT, rt_id(0))
+    await service.wait_for_pushes()
+
+    name = pool_resource_name(PoolKey(TENANT, rt_id(0)))
+    mine = [entry for entry in kube.log if name in entry and not entry.startswith("list")]
+    assert mine == [
+        f"create secrets octo/{name}-octo-mesh-connection",
+        f"create communicationpools octo/{name}",
+        f"delete communicationpools octo/{name}",
+        f"delete secrets octo/{name}-octo-mesh-connection",
+        f"create secrets octo/{name}-octo-mesh-connection",
+        f"create communicationpools octo/{name}",
+        f"delete communicationpools octo/{name}",
+        f"delete secrets octo/{name}-octo-mesh-connection",
+    ]
+    assert ("communicationpools", "octo", pool_resource_name(PoolKey(TENANT, rt_id(1)))) in kube.objects
+
+
+async def test_a_failing_pool_push_is_logged_and_the_others_go_on(caplog: pytest.LogCaptureFixture) -> None:
+    hub, kube = FakeHub(), FakeKube()
+    service = make_service(hub, kube, CountingWorkloads())
+    bind_to_hub(hub, service)
+    original = kube.create_secret
+    failing = pool_resource_name(PoolKey(TENANT, rt_id(0)))
+
+    async def create_secret(namespace: str, body: dict[str, Any]) -> bool:
+        if body["metadata"]["name"].startswith(failing):
+            raise RuntimeError("API server unavailable")
+        return await original(namespace, body)
+
+    kube.create_secret = create_secret  # type: ignore[method-assign]
+    for i in range(3):
+        await hub.handlers["PoolDeployedAsync"](DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(i)))
+    await service.wait_for_pushes()
+
+    assert len([k for k in kube.objects if k[0] == "communicationpools"]) == 2
+    assert any("failed for pool" in r.getMessage() and rt_id(0) in r.getMessage() for r in caplog.records)
