@@ -7,6 +7,11 @@ for about X seconds (parsing a large response, a synchronous call): every timer,
 every hub frame waited as long. The figures are rewritten to ``out.json`` twice a second, so a killed
 operator still leaves them behind.
 
+On a shared machine a wake-up is also late when the process simply got no CPU. ``own`` lag counts only
+what the loop's thread itself spent on the CPU meanwhile (``min(lateness, thread CPU time during the
+sleep)``): a stall of the operator's own making shows in both, starvation by other processes only in
+the wall-clock figure.
+
 Nothing of this ships: the product has no hook for it; the probe installs itself through an event loop
 policy before the CLI creates its loop.
 """
@@ -32,11 +37,13 @@ class LoopLag:
     samples: int = 0
     max_lag: float = 0.0
     max_lag_at: float = 0.0  # wall time of the worst wake-up
+    max_own_lag: float = 0.0  # the worst lateness the loop's thread spent on the CPU itself
     over: dict[str, int] = field(default_factory=lambda: {f"{t:g}": 0 for t in THRESHOLDS})
     lags: list[float] = field(default_factory=list)  # every lateness over the smallest threshold
 
-    def add(self, lag: float) -> None:
+    def add(self, lag: float, cpu: float) -> None:
         self.samples += 1
+        self.max_own_lag = max(self.max_own_lag, min(lag, cpu))
         if lag > self.max_lag:
             self.max_lag, self.max_lag_at = lag, time.time()
         for threshold in THRESHOLDS:
@@ -62,10 +69,10 @@ async def probe(path: Path) -> None:
     lag = LoopLag()
     written = loop.time()
     while True:
-        before = loop.time()
+        before, cpu_before = loop.time(), time.thread_time()
         await asyncio.sleep(INTERVAL)
         now = loop.time()
-        lag.add(max(0.0, now - before - INTERVAL))
+        lag.add(max(0.0, now - before - INTERVAL), time.thread_time() - cpu_before)
         if now - written >= WRITE_EVERY:
             _write(path, lag)
             written = now

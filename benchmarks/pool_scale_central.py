@@ -18,7 +18,7 @@ pool namespace (Secrets shaped exactly like helm's, labels included, so the reve
 then ``--pools`` (1,000) pools deployed at once, a controller restart (``fault restart``) and a tenant
 pre-update of ``--pre-update-pools`` (100) of them. Measured: the operator's peak RSS (``VmHWM``), its
 worst event-loop lag, the time of each phase, listings and reports. Targets: RSS under 150 MB, no
-stall past 1 s.
+stall past 1 s (of the loop's own making: see :mod:`benchmarks.loop_probe`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ TENANT = "bench"
 PRE_UPDATE_TENANT = "preupdate"
 BASELINE_NAMESPACE = "pool-scale-baseline"
 TARGET_BURST_S = 5.0
-TARGET_LOOP_LAG_S = 1.0
+TARGET_LOOP_S = 1.0
 REPORT = ServerMethod.REPORT_DEPLOYED_STATE
 DEPLOYS_IN_FLIGHT = 16  # admin requests to the simulator at once (each one broadcasts a push)
 
@@ -346,12 +346,13 @@ def report_burst(figures: BurstFigures) -> list[str]:
             "",
             f"< {TARGET_RSS_MB:g} MB",
         ),
+        ("worst event-loop lag (wall clock)", f"{lag.max_lag:.3f} s", f"{lag.samples} samples", "", ""),
         (
-            "worst event-loop lag",
-            f"{lag.max_lag:.3f} s",
-            f"{lag.samples} samples",
+            "worst event-loop lag (its own CPU)",
+            f"{lag.max_own_lag:.3f} s",
             "",
-            f"< {TARGET_LOOP_LAG_S:g} s",
+            "",
+            f"< {TARGET_LOOP_S:g} s",
         ),
     ]
     print_rows(rows)
@@ -386,7 +387,7 @@ class ReleaseFigures:
     process: ProcessFigures = field(default_factory=ProcessFigures)
 
 
-def release_record(index: int, pool_rt_id: str, size: int) -> dict[str, Any]:
+def release_record(index: int, key: PoolKey, size: int) -> dict[str, Any]:
     """A Secret shaped like helm's release record (helm 4 labels plus the operator's ``--labels``)."""
     release = f"bench-{index:04d}"
     payload = random.Random(index).randbytes(size)  # incompressible, like helm's gzip'd release
@@ -401,8 +402,8 @@ def release_record(index: int, pool_rt_id: str, size: int) -> dict[str, Any]:
                 "name": release,
                 "status": "deployed",
                 "version": "1",
-                "octo-mesh.meshmakers.io/tenant": TENANT,
-                "octo-mesh.meshmakers.io/pool-rt-id": pool_rt_id,
+                "octo-mesh.meshmakers.io/tenant": key.tenant_id,
+                "octo-mesh.meshmakers.io/pool-rt-id": key.pool_rt_id,
                 "octo-mesh.meshmakers.io/workload-rt-id": f"e0e0{index:020x}",
                 "octo-mesh.meshmakers.io/managed-by": "communication-operator",
             },
@@ -428,12 +429,13 @@ async def run_releases(
         main = [burst_rt_id(i) for i in range(pools - pre_update_pools)]
         cycled = [workload_pool_rt_id(i) for i in range(pre_update_pools)]
         everything = [*main, *cycled]
+        keys = [*(PoolKey(TENANT, r) for r in main), *(PoolKey(PRE_UPDATE_TENANT, r) for r in cycled)]
         await bounded(
             (
                 functools.partial(
                     core.create_namespaced_secret,
                     NAMESPACE,
-                    release_record(i, everything[i % len(everything)], record_kb * 1024),
+                    release_record(i, keys[(i * 7) % len(keys)], record_kb * 1024),
                 )
                 for i in range(records)
             ),
@@ -528,12 +530,13 @@ def report_releases(figures: ReleaseFigures) -> list[str]:
             f"{figures.process.hwm / figures.process.rss_idle:.2f}",
             f"< {TARGET_RSS_MB:g} MB",
         ),
+        ("worst event-loop lag (wall clock)", f"{lag.max_lag:.3f} s", f"{lag.samples} samples", "", ""),
         (
-            "worst event-loop lag",
-            f"{lag.max_lag:.3f} s",
-            f"{lag.samples} samples",
+            "worst event-loop lag (its own CPU)",
+            f"{lag.max_own_lag:.3f} s",
             "",
-            f"< {TARGET_LOOP_LAG_S:g} s",
+            "",
+            f"< {TARGET_LOOP_S:g} s",
         ),
     ]
     print_rows(rows)
@@ -549,8 +552,9 @@ def process_targets(process: ProcessFigures) -> list[str]:
     missed = []
     if process.hwm >= TARGET_RSS_MB:
         missed.append(f"peak RSS {process.hwm:.1f} MB (target < {TARGET_RSS_MB:g} MB)")
-    if process.lag.max_lag >= TARGET_LOOP_LAG_S:
-        missed.append(f"event loop stalled {process.lag.max_lag:.2f} s (target < {TARGET_LOOP_LAG_S:g} s)")
+    # The wall-clock lag also counts time the process got no CPU on a shared machine (see loop_probe).
+    if process.lag.max_own_lag >= TARGET_LOOP_S:
+        missed.append(f"event loop stalled {process.lag.max_own_lag:.2f} s (target < {TARGET_LOOP_S:g} s)")
     return missed
 
 

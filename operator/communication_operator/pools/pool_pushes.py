@@ -10,8 +10,13 @@ most. Nothing else depends on their order: a workload push reaches the operator 
 registered, which needs its CommunicationPool, and a tenant pre-update runs in the background anyway.
 
 Before creating a CommunicationPool the provisioner lists them all, to find one that already names the
-pool under another name. Pushes handled together share that listing (:class:`FreshListing`); the
-connect hook lists once for all the pools the controller names.
+pool under another name (one of the same name is found by name anyway). That listing grows with the
+pools, and one per push made a burst quadratic: pushes share it (:class:`RecentListing`) for
+``PROVISIONED_MAX_AGE`` seconds, and an undeploy invalidates it (the listing would still show the deleted
+CommunicationPool). A CommunicationPool created by hand under another name within those seconds for a
+pool the controller deploys meanwhile gets a twin; two objects naming one pool are handled (the
+registry keeps the pool registered until the last goes). The connect hook lists once for all the pools
+the controller names.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -32,34 +38,52 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 16
+# How long a listing of the CommunicationPools serves later pushes (see CentralPools).
+PROVISIONED_MAX_AGE = 2.0
 
 
-class FreshListing(Generic[T]):
-    """``fetch()``'s result, shared by concurrent callers without ever being stale for any of them.
+class RecentListing(Generic[T]):
+    """``fetch()``'s result, shared by concurrent callers and reused for ``max_age`` seconds.
 
-    A caller gets the result of a fetch that started after it asked: one already running when it asks
-    is not good enough (it may have missed what the caller is about to rely on), so the caller joins
-    the next fetch, which starts as soon as the running one ends and serves everybody who asked
-    meanwhile. N concurrent callers cost two fetches, not N.
+    A caller gets the result of a fetch that started at most ``max_age`` before it asked (and after the
+    last :meth:`invalidate`). When there is none, it joins the next fetch, which starts as soon as a
+    running one ends and serves everybody who asked meanwhile: a running fetch may have started too
+    early for the caller. With ``max_age=0`` every caller sees a fetch that started after it asked,
+    and N concurrent callers still cost two fetches, not N.
     """
 
-    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
+    def __init__(self, fetch: Callable[[], Awaitable[T]], max_age: float = 0.0) -> None:
         self._fetch = fetch
+        self._max_age = max_age
+        self._result: tuple[float, T] | None = None  # (when its fetch started, result)
+        self._valid_from = -math.inf
         self._next: asyncio.Future[T] | None = None
         self._runner: asyncio.Task[None] | None = None
 
+    def invalidate(self) -> None:
+        """Results of fetches started before now are not good enough any more."""
+        self._valid_from = asyncio.get_running_loop().time()
+        self._result = None
+
     async def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._result is not None:
+            started, result = self._result
+            if started >= max(loop.time() - self._max_age, self._valid_from) and self._max_age > 0:
+                return result
         if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
+            self._next = loop.create_future()
             self._next.add_done_callback(_retrieve)  # every caller may have been cancelled
         waiter = self._next
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="fresh-listing")
+            self._runner = asyncio.create_task(self._run(), name="recent-listing")
         return await asyncio.shield(waiter)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._next is not None:
             waiter, self._next = self._next, None
+            started = loop.time()
             try:
                 result = await self._fetch()
             except asyncio.CancelledError:
@@ -68,6 +92,8 @@ class FreshListing(Generic[T]):
             except Exception as exc:
                 waiter.set_exception(exc)
             else:
+                if started >= self._valid_from:
+                    self._result = (started, result)
                 waiter.set_result(result)
 
     async def stop(self) -> None:
@@ -79,6 +105,7 @@ class FreshListing(Generic[T]):
         waiter, self._next = self._next, None
         if waiter is not None:
             waiter.cancel()
+        self._result = None
 
 
 class PoolPushQueue:
@@ -141,7 +168,7 @@ class CentralPools:
         self._provisioner = provisioner
         self._concurrency = concurrency
         self._queue = PoolPushQueue(concurrency)
-        self._provisioned = FreshListing(provisioner.provisioned_pools)
+        self._provisioned = RecentListing(provisioner.provisioned_pools, PROVISIONED_MAX_AGE)
 
     def pool_deployed(self, pool: DeployedPoolDto) -> None:
         async def provision() -> None:
@@ -150,11 +177,15 @@ class CentralPools:
         self._queue.submit(PoolKey(pool.tenant_id, pool.pool_rt_id), "PoolDeployedAsync", provision)
 
     def pool_undeployed(self, tenant_id: str, pool_rt_id: str) -> None:
-        self._queue.submit(
-            PoolKey(tenant_id, pool_rt_id),
-            "PoolUndeployedAsync",
-            lambda: self._provisioner.pool_undeployed(tenant_id, pool_rt_id),
-        )
+        async def unprovision() -> None:
+            try:
+                await self._provisioner.pool_undeployed(tenant_id, pool_rt_id)
+            finally:
+                # A listing from before still shows the deleted CommunicationPool: a deploy of the
+                # pool queued behind this undeploy would take the pool as provisioned.
+                self._provisioned.invalidate()
+
+        self._queue.submit(PoolKey(tenant_id, pool_rt_id), "PoolUndeployedAsync", unprovision)
 
     async def provision_all(self, deployed: list[DeployedPoolDto]) -> None:
         """The connect hook: objects for every pool the controller lists, one listing for all of them."""

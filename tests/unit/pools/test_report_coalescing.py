@@ -26,6 +26,7 @@ from communication_operator.pools import (
     PoolRegistry,
     PoolStatusWriter,
     bind_to_hub,
+    pool_pushes,
 )
 from communication_operator.pools.naming import pool_resource_name
 from communication_operator.pools.status import RegistrationState
@@ -341,3 +342,28 @@ async def test_a_failing_pool_push_is_logged_and_the_others_go_on(caplog: pytest
 
     assert len([k for k in kube.objects if k[0] == "communicationpools"]) == 2
     assert any("failed for pool" in r.getMessage() and rt_id(0) in r.getMessage() for r in caplog.records)
+
+
+async def test_a_pool_undeployed_and_deployed_again_gets_its_objects_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared CommunicationPool listing must not outlive an undeploy."""
+    monkeypatch.setattr(pool_pushes, "PROVISIONED_MAX_AGE", 0.05)
+    hub, kube = FakeHub(), FakeKube(delay=0.005)
+    service = make_service(hub, kube, CountingWorkloads())
+    bind_to_hub(hub, service)
+    deployed, undeployed = hub.handlers["PoolDeployedAsync"], hub.handlers["PoolUndeployedAsync"]
+    pool_a = DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(0))
+    await deployed(pool_a)
+    await service.wait_for_pushes()
+    await asyncio.sleep(0.1)
+    await deployed(DeployedPoolDto(tenant_id=TENANT, pool_rt_id=rt_id(1)))  # its listing shows pool A
+    await service.wait_for_pushes()
+
+    await undeployed(TENANT, rt_id(0))
+    await deployed(pool_a)
+    await service.wait_for_pushes()
+
+    name = pool_resource_name(PoolKey(TENANT, rt_id(0)))
+    assert ("communicationpools", "octo", name) in kube.objects
+    assert ("secrets", "octo", f"{name}-octo-mesh-connection") in kube.objects
