@@ -91,21 +91,33 @@ def central_env(helm_env: dict[str, str], helm_binary: str) -> dict[str, str]:
     }
 
 
-async def secret_listings(api: client.ApiClient) -> float:
-    """Namespaced Secret LIST requests the API server has served so far (``apiserver_request_total``)."""
+@dataclass(frozen=True)
+class Listings:
+    """Namespaced LIST requests the API server has served (its ``apiserver_request_total``)."""
+
+    secrets: float = 0.0
+    pools: float = 0.0
+
+    def __sub__(self, other: Listings) -> Listings:
+        return Listings(self.secrets - other.secrets, self.pools - other.pools)
+
+
+async def listings(api: client.ApiClient) -> Listings:
+    """Secret and CommunicationPool listings so far."""
     response = await api.call_api(
         "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30
     )
-    total = 0.0
+    counts = {"secrets": 0.0, PLURAL: 0.0}
     for line in (await response.read()).decode().splitlines():
         if (
             line.startswith("apiserver_request_total{")
-            and 'resource="secrets"' in line
             and 'verb="LIST"' in line
             and 'scope="namespace"' in line
         ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+            for resource in counts:
+                if f'resource="{resource}"' in line:
+                    counts[resource] += float(line.rsplit(" ", 1)[1])
+    return Listings(counts["secrets"], counts[PLURAL])
 
 
 async def calls_since(admin: AdminClient, method: ServerMethod, since: float) -> list[dict[str, Any]]:
@@ -165,7 +177,9 @@ class BurstFigures:
     baseline: float = 0.0  # first bare create -> watch saw the last CommunicationPool
     quiet: float = 0.0  # the same burst with no workload deploying (reference)
     reports: int = 0
-    listings: float = 0.0
+    listings: Listings = field(default_factory=Listings)  # helm's own secret listings included
+    quiet_reports: int = 0
+    quiet_listings: Listings = field(default_factory=Listings)
     registrations: int = 0
     reported_by: float = 0.0  # first pool deploy -> every pool reported
     workloads_deployed: int = 0
@@ -279,11 +293,15 @@ async def run_burst(pools: int, workloads: int, operator_env: dict[str, str]) ->
                     print(f"operator pid {operator.pid} (central) up; workload pools Online")
 
                     # The same burst with nothing else going on, for reference.
+                    listed = await listings(api)
                     began = time.time()
                     await deploy_pools(admin, quiet)
                     online = await registrations_since(admin, began, set(quiet), 600)
                     figures.quiet = max(online.values()) - began
                     await wait_reported(admin, began, set(quiet), 120)
+                    await asyncio.sleep(1.0)
+                    figures.quiet_listings = await listings(api) - listed
+                    figures.quiet_reports = len(await calls_since(admin, REPORT, began))
                     print(f"quiet burst of {pools}: {figures.quiet:.2f} s")
 
                     # Baseline under the helm load.
@@ -295,7 +313,7 @@ async def run_burst(pools: int, workloads: int, operator_env: dict[str, str]) ->
                     # Ours under the same load (every workload deploys again: helm upgrade).
                     await asyncio.sleep(1.0)
                     cpu = CpuMeter({"operator": operator.pid, "simulator": sim.pid})
-                    listings_before = await secret_listings(api)
+                    listed = await listings(api)
                     cpu.start()
                     began = time.time()
                     settled = await deploy_workloads(admin, ids)
@@ -307,7 +325,7 @@ async def run_burst(pools: int, workloads: int, operator_env: dict[str, str]) ->
                     figures.cpu = cpu.describe()
                     figures.workloads_deployed = await settled()
                     await asyncio.sleep(1.0)
-                    figures.listings = await secret_listings(api) - listings_before
+                    figures.listings = await listings(api) - listed
                     figures.reports = len(await calls_since(admin, REPORT, began))
                     figures.registrations = len(await calls_since(admin, ServerMethod.REGISTER_POOL, began))
                     await asyncio.sleep(WRITE_SETTLE)
@@ -336,7 +354,16 @@ def report_burst(figures: BurstFigures) -> list[str]:
         (f"{n} pools at once, nothing else deploying", f"{figures.quiet:.2f} s", "", "", ""),
         (f"-> every pool reported ({w} deploying)", f"{figures.reported_by:.2f} s", "", "", ""),
         ("ReportDeployedStateAsync calls", f"{figures.reports}", f"{n} pools", "", ""),
-        ("Secret listings (API server)", f"{figures.listings:.0f}", "", "", ""),
+        ("Secret listings (helm's included)", f"{figures.listings.secrets:.0f}", "", "", ""),
+        ("CommunicationPool listings", f"{figures.listings.pools:.0f}", "", "", ""),
+        ("quiet burst: reports", f"{figures.quiet_reports}", f"{n} pools", "", ""),
+        (
+            "quiet burst: Secret / CommunicationPool listings",
+            f"{figures.quiet_listings.secrets:.0f} / {figures.quiet_listings.pools:.0f}",
+            "",
+            "",
+            "",
+        ),
         ("RegisterPoolAsync calls", f"{figures.registrations}", "", "", ""),
         ("workloads Deployed", f"{figures.workloads_deployed} of {w}", "", "", ""),
         (
@@ -382,7 +409,7 @@ class ReleaseFigures:
     pre_update_online: float = 0.0
     pre_update_reported: float = 0.0
     reports: int = 0
-    listings: float = 0.0
+    listings: Listings = field(default_factory=Listings)
     failed: str = ""
     process: ProcessFigures = field(default_factory=ProcessFigures)
 
@@ -463,7 +490,7 @@ async def run_releases(
                 print(
                     f"operator pid {operator.pid} (central) up; {records} release records of {record_kb} KB"
                 )
-                listings_before = await secret_listings(api)
+                listed = await listings(api)
                 first = time.time()
                 try:
                     began = time.time()
@@ -498,7 +525,7 @@ async def run_releases(
                     figures.failed = str(exc)
                     print(f"phase failed: {exc}")
                 await asyncio.sleep(WRITE_SETTLE)
-                figures.listings = await secret_listings(api) - listings_before
+                figures.listings = await listings(api) - listed
                 figures.reports = len(await calls_since(admin, REPORT, first))
                 figures.process.finish(operator, lag_file)
     return figures
@@ -522,7 +549,8 @@ def report_releases(figures: ReleaseFigures) -> list[str]:
         ),
         ("  -> all reported", f"{figures.pre_update_reported:.2f} s", "", "", ""),
         ("ReportDeployedStateAsync calls (all phases)", f"{figures.reports}", "", "", ""),
-        ("Secret listings (API server, all phases)", f"{figures.listings:.0f}", "", "", ""),
+        ("Secret listings (all phases)", f"{figures.listings.secrets:.0f}", "", "", ""),
+        ("CommunicationPool listings (all phases)", f"{figures.listings.pools:.0f}", "", "", ""),
         (
             "operator peak RSS (VmHWM)",
             f"{figures.process.hwm:.1f} MB",
