@@ -87,6 +87,7 @@ async def secret_lists(api: client.ApiClient) -> float:
             line.startswith("apiserver_request_total{")
             and 'resource="secrets"' in line
             and 'verb="LIST"' in line
+            and 'code="200"' in line
             and 'scope="namespace"' in line
         ):
             total += float(line.rsplit(" ", 1)[1])
