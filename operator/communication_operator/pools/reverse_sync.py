@@ -7,11 +7,12 @@ Two paths:
 * :meth:`DeployedStateReporter.report`: every registration outside the hook. Pools that register
   together (a controller deploying hundreds of pools at once, a tenant pre-update, the retry loop)
   share one listing of the deployed workloads and one report, chunked under the message limit and
-  queued in the hub's outbox. A batch starts at once when the previous one started at least
-  ``min_interval`` ago and is done; pools that arrive meanwhile form the next batch. A lone
-  registration waits for nothing, and a burst or a steady stream of registrations (a controller
-  deploying hundreds of pools one push after another) costs one listing and one report per
-  ``min_interval``, not one per pool.
+  queued in the hub's outbox. A batch starts at once when none is being sent and the last one
+  started at least ``min_interval`` ago; its caller waits until it is queued. Pools that arrive
+  otherwise join the next batch, sent in the background when the interval is over, and their callers
+  return at once. A lone registration is reported before it returns, and a burst or a steady stream
+  of registrations (a controller deploying hundreds of pools one push after another) costs one
+  listing and one report per ``min_interval``, not one per pool.
 
 The controller handles each pool of a report on its own (octo-spec §1.2), so reporting pools together
 or one by one has the same effect there. A report also re-registers its pools at the controller, so a
