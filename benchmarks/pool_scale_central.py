@@ -48,7 +48,9 @@ from benchmarks.pool_scale import (
     CpuMeter,
     OperatorProcess,
     bounded,
+    cpu_seconds,
     install_crd,
+    machine_busy_seconds,
     operator_process,
     registrations_since,
 )
@@ -425,6 +427,8 @@ class ReleaseFigures:
     pre_update_reported: float = 0.0
     reports: int = 0
     listings: Listings = field(default_factory=Listings)
+    # phase -> (operator CPU seconds, CPU seconds the whole machine was busy) during it
+    cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
     failed: str = ""
     process: ProcessFigures = field(default_factory=ProcessFigures)
 
@@ -507,7 +511,20 @@ async def run_releases(
                 )
                 listed = await listings(api)
                 first = time.time()
+
+                def phase(name: str) -> Callable[[], None]:
+                    before = cpu_seconds(operator.pid), machine_busy_seconds()
+
+                    def done() -> None:
+                        figures.cpu[name] = (
+                            cpu_seconds(operator.pid) - before[0],
+                            machine_busy_seconds() - before[1],
+                        )
+
+                    return done
+
                 try:
+                    deployed = phase("deploy")
                     began = time.time()
                     await deploy_pools(admin, everything)
                     online = await registrations_since(admin, began, set(everything), timeout)
@@ -515,9 +532,11 @@ async def run_releases(
                     figures.deploy_reported = (
                         await wait_reported(admin, began, set(everything), timeout) - began
                     )
+                    deployed()
                     print(f"{pools} pools deployed: Online {figures.deploy_online:.1f} s")
 
                     await asyncio.sleep(1.0)
+                    restarted = phase("restart")
                     began = time.time()
                     await admin.fault("restart")
                     online = await registrations_since(admin, began, set(everything), timeout)
@@ -525,9 +544,11 @@ async def run_releases(
                     figures.restart_reported = (
                         await wait_reported(admin, began, set(everything), timeout) - began
                     )
+                    restarted()
                     print(f"controller restart: Online {figures.restart_online:.1f} s")
 
                     await asyncio.sleep(1.0)
+                    updated = phase("pre-update")
                     began = time.time()
                     await admin.pre_update(PRE_UPDATE_TENANT)
                     online = await registrations_since(admin, began, set(cycled), timeout)
@@ -535,6 +556,7 @@ async def run_releases(
                     figures.pre_update_reported = (
                         await wait_reported(admin, began, set(cycled), timeout) - began
                     )
+                    updated()
                     print(f"pre-update of {pre_update_pools}: Online again {figures.pre_update_online:.1f} s")
                 except RuntimeError as exc:
                     figures.failed = str(exc)
@@ -584,6 +606,8 @@ def report_releases(figures: ReleaseFigures) -> list[str]:
     ]
     print_rows(rows)
     print(f"loop lag over 0.1/0.25/0.5/1 s: {lag.over}")
+    for name, (operator, machine) in figures.cpu.items():
+        print(f"CPU during {name}: operator {operator:.1f} s, whole machine busy {machine:.1f} s")
     print(f"operator log: {figures.process.log}")
     missed = process_targets(figures.process)
     if figures.failed:
