@@ -127,5 +127,7 @@ async def test_a_burst_of_pool_deploys_lists_and_reports_a_few_times_not_once_pe
     span = max(c["time"] for c in reports) - began
     assert len(reports) < count, len(reports)
     assert len(reports) <= span / REPORT_INTERVAL + 2, (len(reports), span)
-    assert listings == len(reports), (listings, len(reports))
+    # One listing per report, plus whatever else lists Secrets meanwhile: the namespace controller lists
+    # every resource of the namespaces earlier tests left to delete (the counter is the whole server's).
+    assert len(reports) <= listings < count / 2, (listings, len(reports))
     assert len(await pools.names()) == count
