@@ -18,8 +18,8 @@ from communication_operator.logs import (
     TextFormatter,
     log_context,
 )
+from communication_operator.redaction import redact
 from communication_operator.settings import Settings
-from communication_operator.workloads.redaction import redact
 
 CONTEXT = log_context(tenant="acme", pool="65f1" + "0" * 20, workload="w1", release="acme-w1")
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from communication_operator.workloads.redaction import MASK, encoded_forms, redact, truncate_middle
+from communication_operator.redaction import MASK, encoded_forms, redact, truncate_middle
 
 SECRET = "s3cr3t-Passw0rd!"
 
