@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from communication_operator.redaction import MASK, encoded_forms, redact, truncate_middle
+from communication_operator.redaction import (
+    MASK,
+    MIN_ANYWHERE_LENGTH,
+    KnownSecrets,
+    describe_url,
+    encoded_forms,
+    escaped_forms,
+    mask_url_credentials,
+    redact,
+    redact_and_bound,
+    truncate_middle,
+    url_passwords,
+)
 
 SECRET = "s3cr3t-Passw0rd!"
 
@@ -111,3 +125,100 @@ def test_truncate_middle_keeps_both_ends_and_says_how_much_went() -> None:
 def test_truncate_middle_rejects_negative_limits() -> None:
     with pytest.raises(ValueError, match="negative"):
         truncate_middle("x", -1)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        # Below MIN_ANYWHERE_LENGTH a secret is masked only as a whole token: the text stays readable.
+        ("secrets.databaseUser is secret", "secret", f"secrets.databaseUser is {MASK}"),
+        ("mysecret, secret_x, secret.", "secret", f"mysecret, secret_x, {MASK}."),
+        ('"password": "secret"', "secret", f'"password": "{MASK}"'),
+        ("pin xyz, not xyzzy", "xyz", f"pin {MASK}, not xyzzy"),
+        # Its full base64 encoding, as a whole base64 word (the data of a Secret).
+        ('{"k": "c2VjcmV0"}', "secret", f'{{"k": "{MASK}"}}'),
+        ("c2VjcmV0c2VjcmV0", "secret", "c2VjcmV0c2VjcmV0"),
+        # From MIN_ANYWHERE_LENGTH on: everywhere, inside words too.
+        ("xxs3cr3t-pwyy", "s3cr3t-pw", f"xx{MASK}yy"),
+    ],
+)
+def test_short_secrets_are_masked_as_whole_tokens_only(text: str, secret: str, expected: str) -> None:
+    assert len(secret) < MIN_ANYWHERE_LENGTH or secret == "s3cr3t-pw"
+    assert redact(text, [secret]) == expected
+
+
+@pytest.mark.parametrize(
+    "secret", ["multi\nline\tkey-\u00e9\u20ac", 'quo"te\\back-slash', "sp ace s+&/=?#"], ids=repr
+)
+def test_escaped_and_percent_encoded_forms_are_masked(secret: str) -> None:
+    shown = [
+        json.dumps({"k": secret}),
+        json.dumps({"k": secret}, ensure_ascii=False),
+        repr({"k": secret}),
+        repr(json.dumps({"k": secret}).encode()),
+        repr(secret.encode()),
+        f"https://h.example/?p={quote(secret, safe='')}",
+        f"https://h.example/?p={quote_plus(secret)}",
+    ]
+    for text in shown:
+        redacted = redact(text, [secret])
+        assert MASK in redacted, text
+        assert all(form not in redacted for form in (secret, *escaped_forms(secret))), redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://bob:pa/ss@host/x", f"https://bob:{MASK}@host/x"),
+        ("https://bob:pa#ss@host/x", f"https://bob:{MASK}@host/x"),
+        ("https://bob:p@ss@host/x", f"https://bob:{MASK}@host/x"),
+        ("https://bob:@host/x", f"https://bob:{MASK}@host/x"),
+        ('["https://a:b1@h/x","https://c:d2@h/y"]', f'["https://a:{MASK}@h/x","https://c:{MASK}@h/y"]'),
+        ("https://host:8443/path@v1", "https://host:8443/path@v1"),
+        ("https://bob@host/x", "https://bob@host/x"),
+        ("mailto:a@b.example", "mailto:a@b.example"),
+    ],
+)
+def test_url_credentials_are_masked_even_when_the_url_does_not_parse(text: str, expected: str) -> None:
+    assert mask_url_credentials(text) == expected
+    assert redact(text) == expected
+
+
+def test_url_passwords_are_found_as_written_and_decoded() -> None:
+    assert url_passwords("https://u:p%40ss/w@h/x and oci://v:q@r") == {"p%40ss/w", "p@ss/w", "q"}
+    assert url_passwords("https://h/x") == frozenset()
+
+
+def test_describe_url_masks_without_a_scheme_and_quotes() -> None:
+    assert describe_url("bob:hunter22@charts.example/x") == f"'bob:{MASK}@charts.example/x'"
+    assert (
+        describe_url("https://bob:hunter22@charts.example/\n") == f"'https://bob:{MASK}@charts.example/\\n'"
+    )
+
+
+def test_redact_and_bound_redacts_before_the_cut() -> None:
+    secret = "straddling-secret-value"
+    text = "a" * 50 + secret + "b" * 50
+    for limit in range(40, 120, 7):
+        bounded = redact_and_bound(text, limit, [secret], separator=" ")
+        assert len(bounded) <= limit
+        assert secret[:-1] not in bounded
+        assert secret[1:] not in bounded
+
+
+def test_known_secrets_grow_replace_the_pattern_and_forget_the_oldest() -> None:
+    known = KnownSecrets(limit=2)
+    assert known.redact("pw first-secret-1") == "pw first-secret-1"
+    known.remember(["first-secret-1", ""])
+    assert known.redact("pw first-secret-1") == f"pw {MASK}"
+    known.remember(["second-secret-2", "third-secret-3"])
+    assert len(known) == 2
+    assert known.redact("first-secret-1 second-secret-2 third-secret-3") == f"first-secret-1 {MASK} {MASK}"
+    # Structural rules apply whatever is known.
+    assert known.redact("https://u:pw@h") == f"https://u:{MASK}@h"
+
+
+def test_the_longest_of_many_secrets_sharing_a_prefix_wins() -> None:
+    secrets = [f"shared-prefix-{i}" for i in range(200)] + ["shared-prefix-1999-long"]
+    assert redact("x shared-prefix-1999-long y", secrets) == f"x {MASK} y"
+    assert redact("x shared-prefix-19 y", secrets) == f"x {MASK} y"
