@@ -194,14 +194,20 @@ def install_record_redaction() -> None:
 
 
 _REDACTING_FACTORY: Final = "_communication_operator_redacts"
+_PLAIN: Final = logging.Formatter()
 
 
 def redact_record(record: logging.LogRecord) -> None:
-    """Replace the record's message with its redacted text (left alone when it cannot be formatted, so
-    logging reports that error itself)."""
+    """Replace the record's message with its redacted text, and set its exception and stack texts
+    redacted (a message that cannot be formatted is left alone, so logging reports that error itself)."""
     try:
         message = record.getMessage()
     except Exception:  # logging's own error handling reports it when the record is emitted
         return
     record.msg = KNOWN_SECRETS.redact(message)
     record.args = None
+    # Formatters use a record's cached exception text instead of formatting the exception again.
+    if record.exc_info and not record.exc_text:
+        record.exc_text = KNOWN_SECRETS.redact(_PLAIN.formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = KNOWN_SECRETS.redact(record.stack_info)

@@ -31,10 +31,11 @@ line, ours or a library's, is redacted with all of them.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, quote_plus, unquote
 
 MASK = "***"
@@ -49,7 +50,8 @@ MAX_KNOWN_SECRETS = 10_000
 
 _WORD = r"\w"
 _BASE64_WORD = r"[A-Za-z0-9+/=_-]"
-_URL = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>[^\s\"'<>`]*)")
+_URL_SCHEME = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://")
+_WHITESPACE = re.compile(r"\s")
 _OPTION_VALUE = re.compile(
     r"(?P<keep>--(?:password|passwd|pass|token|access-token|client-secret|secret|api-key)(?:=|\s+))"
     r"(?!-)(?P<value>\"[^\"]*\"|'[^']*'|\S+)",
@@ -72,10 +74,16 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every secret (and its encoded forms) and every structural credential masked."""
     if not text:
         return text
-    pattern = secret_pattern(secrets)
+    pattern = _cached_pattern(frozenset(secrets))
     if pattern is not None:
         text = pattern.sub(MASK, text)
     return _redact_structure(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    # A deploy redacts many texts with one secret set; building its pattern is the expensive part.
+    return secret_pattern(secrets)
 
 
 def redact_and_bound(text: str, limit: int, secrets: Iterable[str] = (), *, separator: str = "\n") -> str:
@@ -97,11 +105,31 @@ def _redact_structure(text: str) -> str:
 def mask_url_credentials(text: str) -> str:
     """Every URL in ``text`` with the password of its user-info replaced by ``***`` (user name kept).
 
-    Also for URLs that do not parse: a password with an unescaped ``/``, ``?``, ``#`` or ``@`` makes
-    the authority end early (``https://bob:pa/ss@host`` reads as host ``bob`` with port ``pa``), so a
-    non-numeric "port" followed by an ``@`` later in the same word is masked up to that ``@``.
+    Also for URLs that do not parse: a URL runs to the next whitespace, its user-info to the last
+    ``@`` of its authority, so a password with quotes or ``<`` stays inside. A password with an
+    unescaped ``/``, ``?`` or ``#`` makes the authority end early (``https://bob:pa/ss@host`` reads as
+    host ``bob`` with port ``pa``): a non-numeric "port" followed by an ``@`` later in the same word is
+    masked up to that ``@``.
     """
-    return _URL.sub(lambda m: m["scheme"] + _mask_userinfo(m["rest"]), text)
+    parts: list[str] = []
+    position = 0
+    for start, end in _url_password_spans(text):
+        parts += (text[position:start], MASK)
+        position = end
+    return "".join(parts) + text[position:]
+
+
+def _url_password_spans(text: str) -> Iterator[tuple[int, int]]:
+    position = 0
+    while match := _URL_SCHEME.search(text, position):
+        start = match.end()
+        stop = _WHITESPACE.search(text, start)
+        span = _userinfo_password_span(text[start : stop.start() if stop else len(text)])
+        if span is None:
+            position = start
+            continue
+        yield start + span[0], start + span[1]
+        position = start + span[1]  # the "@": later URLs in the same word are found too
 
 
 def describe_url(url: str) -> str:
@@ -112,17 +140,20 @@ def describe_url(url: str) -> str:
 
 
 def url_passwords(url: str) -> frozenset[str]:
-    """The user-info password of every URL in ``url`` as written and percent-decoded (empty: none).
+    """The user-info password of ``url`` (one URL, possibly malformed, whitespace and all), as written
+    and percent-decoded; empty when it has none.
 
     For a secrets list when a URL's password is not known any other way (an invalid URL cannot be parsed).
     """
-    found: set[str] = set()
-    for match in _URL.finditer(url):
-        span = _userinfo_password_span(match["rest"])
-        if span is not None:
-            password = match["rest"][span[0] : span[1]]
-            found.update((password, unquote(password)))
-    return frozenset(value for value in found if value)
+    match = re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://", url)
+    if match is None:
+        return frozenset()
+    rest = url[match.end() :]
+    span = _userinfo_password_span(rest)
+    if span is None:
+        return frozenset()
+    password = rest[span[0] : span[1]]
+    return frozenset(value for value in (password, unquote(password)) if value)
 
 
 def _mask_userinfo(rest: str) -> str:
@@ -219,31 +250,50 @@ def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
 
 
 _Trie = dict[str, "_Trie"]
+#: Branch points nested deeper than this (pathological secret sets) fall back to a flat alternation.
+_MAX_TRIE_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    pass
 
 
 def _trie_regex(words: Iterable[str]) -> str:
     """An alternation of ``words`` as a prefix tree: matching costs the depth, not the word count.
 
-    At each node the longer continuations are tried before ending there, so the longest word wins.
+    Chains without a branch become one literal run. At each branch the longer continuations are
+    tried before ending there, so the longest word wins.
     """
+    unique = set(words)
     trie: _Trie = {}
     end = ""  # the key marking "a word ends here" (no character is the empty string)
-    for word in words:
+    for word in unique:
         node = trie
         for ch in word:
             node = node.setdefault(ch, {})
         node[end] = {}
 
-    def build(node: _Trie) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch != end]
+    def build(node: _Trie, depth: int) -> str:
+        if depth > _MAX_TRIE_DEPTH:
+            raise _TooDeep
+        branches = []
+        for ch, child in sorted(node.items()):
+            if ch == end:
+                continue
+            run = [ch]
+            while len(child) == 1 and end not in child:
+                (ch, child), *_ = child.items()
+                run.append(ch)
+            branches.append(re.escape("".join(run)) + build(child, depth + 1))
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if end in node:
-            return f"(?:{body})?"
-        return body
+        return f"(?:{body})?" if end in node else body
 
-    return build(trie)
+    try:
+        return build(trie, 0)
+    except _TooDeep:
+        return "|".join(re.escape(word) for word in sorted(unique, key=len, reverse=True))
 
 
 def _mask_keeping_quotes(value: str) -> str:

@@ -185,7 +185,8 @@ def test_url_credentials_are_masked_even_when_the_url_does_not_parse(text: str, 
 
 
 def test_url_passwords_are_found_as_written_and_decoded() -> None:
-    assert url_passwords("https://u:p%40ss/w@h/x and oci://v:q@r") == {"p%40ss/w", "p@ss/w", "q"}
+    assert url_passwords("https://u:p%40ss/w@h/x") == {"p%40ss/w", "p@ss/w"}
+    assert url_passwords("https://u:a b\tc@h/x") == {"a b\tc"}
     assert url_passwords("https://h/x") == frozenset()
 
 
