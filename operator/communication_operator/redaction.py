@@ -62,11 +62,20 @@ _AUTHORIZATION = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?P<keep>\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
-# A key that ends in one of these words (``password``, ``repositoryPassword``, ``access_token``).
+# A key that ends in one of these words (``password``, ``repositoryPassword``, ``access_token``); the
+# start of the key is not matched (it stays as it is), which keeps the search linear.
 _KEY_VALUE = re.compile(
-    r"(?P<keep>[\"']?\b[\w.-]*?(?:password|passwd|pwd|client[_-]?secret|api[_-]?key|access[_-]?token)[\"']?"
+    r"(?P<keep>(?:password|passwd|pwd|client[_-]?secret|api[_-]?key|access[_-]?token)[\"']?"
     r"\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)",
     re.IGNORECASE,
+)
+#: Each structural rule with the lower-case words one of which a text must contain for it to apply:
+#: a plain substring test skips the (slower) expression for almost every text.
+_STRUCTURAL_RULES: tuple[tuple[re.Pattern[str], tuple[str, ...], bool], ...] = (
+    (_AUTHORIZATION, ("authorization",), False),
+    (_BEARER, ("bearer",), False),
+    (_OPTION_VALUE, ("--",), True),
+    (_KEY_VALUE, ("pass", "pwd", "secret", "key", "token"), True),
 )
 
 
@@ -76,7 +85,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         return text
     pattern = _cached_pattern(frozenset(secrets))
     if pattern is not None:
-        text = pattern.sub(MASK, text)
+        text = mask_matches(text, [pattern])
     return _redact_structure(text)
 
 
@@ -92,11 +101,16 @@ def redact_and_bound(text: str, limit: int, secrets: Iterable[str] = (), *, sepa
 
 
 def _redact_structure(text: str) -> str:
-    text = mask_url_credentials(text)
-    text = _AUTHORIZATION.sub(lambda m: m["keep"] + MASK, text)
-    text = _BEARER.sub(lambda m: m["keep"] + MASK, text)
-    text = _OPTION_VALUE.sub(lambda m: m["keep"] + _mask_keeping_quotes(m["value"]), text)
-    return _KEY_VALUE.sub(lambda m: m["keep"] + _mask_keeping_quotes(m["value"]), text)
+    if "://" in text:
+        text = mask_url_credentials(text)
+    lowered = text.lower()
+    for pattern, triggers, quoted in _STRUCTURAL_RULES:
+        if any(trigger in lowered for trigger in triggers):
+            if quoted:
+                text = pattern.sub(lambda m: m["keep"] + _mask_keeping_quotes(m["value"]), text)
+            else:
+                text = pattern.sub(lambda m: m["keep"] + MASK, text)
+    return text
 
 
 # -- URLs ------------------------------------------------------------------------------------------
@@ -222,7 +236,8 @@ def _whole_base64(raw: bytes, encode: Callable[[bytes], bytes]) -> set[str]:
 
 
 def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    """One pattern matching every secret by the rules of this module, or None when none qualifies."""
+    """One pattern finding every secret by the rules of this module (for :func:`mask_matches`), or
+    None when none qualifies."""
     anywhere: set[str] = set()
     token: set[str] = set()
     base64_token: set[str] = set()
@@ -246,7 +261,27 @@ def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
         alternatives.append(rf"(?<!{_BASE64_WORD})(?:{_trie_regex(base64_token)})(?!{_BASE64_WORD})")
     if not alternatives:
         return None
-    return re.compile("|".join(alternatives))
+    # Zero-width, the match in group 1: a match is found at every position, so overlapping secrets
+    # are all found (mask_matches masks the union).
+    return re.compile("(?=(" + "|".join(alternatives) + "))")
+
+
+def mask_matches(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
+    """``text`` with the union of every match (group 1) of every :func:`secret_pattern` masked."""
+    spans = sorted(match.span(1) for pattern in patterns for match in pattern.finditer(text))
+    if not spans:
+        return text
+    parts: list[str] = []
+    position = 0  # end of what is already in parts
+    start, end = spans[0]
+    for next_start, next_end in spans[1:]:
+        if next_start < end:  # overlapping: one masked stretch
+            end = max(end, next_end)
+            continue
+        parts += (text[position:start], MASK)
+        position, (start, end) = end, (next_start, next_end)
+    parts += (text[position:start], MASK, text[end:])
+    return "".join(parts)
 
 
 _Trie = dict[str, "_Trie"]
@@ -308,15 +343,18 @@ def _mask_keeping_quotes(value: str) -> str:
 class KnownSecrets:
     """Every secret the process has seen, for redacting text whose origin cannot name them (log lines).
 
-    Thread-safe (an operator may log from several threads). The pattern is rebuilt only when a new
-    secret arrives; the oldest secrets are forgotten beyond :data:`MAX_KNOWN_SECRETS`.
+    Thread-safe (an operator may log from several threads). Patterns are built lazily in generations:
+    new secrets get a small pattern of their own, merged with the previous one once about as large, so
+    a stream of deploys each bringing a new secret costs O(n log n) to compile, not O(n²), and a text
+    is searched with O(log n) patterns. Beyond :data:`MAX_KNOWN_SECRETS` the oldest are forgotten.
     """
 
     def __init__(self, limit: int = MAX_KNOWN_SECRETS) -> None:
         self._limit = limit
         self._values: dict[str, None] = {}
-        self._pattern: re.Pattern[str] | None = None
-        self._stale = False
+        self._pending: list[str] = []
+        # (secrets, pattern) per generation, oldest and largest first.
+        self._generations: list[tuple[frozenset[str], re.Pattern[str] | None]] = []
         self._lock = threading.Lock()
 
     def remember(self, secrets: Iterable[str]) -> None:
@@ -325,15 +363,19 @@ class KnownSecrets:
             for secret in secrets:
                 if secret and secret not in self._values:
                     self._values[secret] = None
-                    self._stale = True
-            while len(self._values) > self._limit:
-                del self._values[next(iter(self._values))]
+                    self._pending.append(secret)
+            if len(self._values) > self._limit:
+                while len(self._values) > self._limit:
+                    del self._values[next(iter(self._values))]
+                # Rebuild from what is kept (rare: only past the limit).
+                self._pending = list(self._values)
+                self._generations = []
 
     def forget_all(self) -> None:
         with self._lock:
             self._values.clear()
-            self._pattern = None
-            self._stale = False
+            self._pending = []
+            self._generations = []
 
     def __len__(self) -> int:
         return len(self._values)
@@ -343,13 +385,17 @@ class KnownSecrets:
         if not text:
             return text
         with self._lock:
-            if self._stale:
-                self._pattern = secret_pattern(self._values)
-                self._stale = False
-            pattern = self._pattern
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
-        return _redact_structure(text)
+            if self._pending:
+                self._add_generation()
+            patterns = [pattern for _, pattern in self._generations if pattern is not None]
+        return _redact_structure(mask_matches(text, patterns))
+
+    def _add_generation(self) -> None:
+        secrets = frozenset(self._pending)
+        self._pending = []
+        while self._generations and len(self._generations[-1][0]) <= 2 * len(secrets):
+            secrets |= self._generations.pop()[0]
+        self._generations.append((secrets, secret_pattern(secrets)))
 
 
 #: The process's known secrets; the log formatters redact every line with them.

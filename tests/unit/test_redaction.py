@@ -223,3 +223,15 @@ def test_the_longest_of_many_secrets_sharing_a_prefix_wins() -> None:
     secrets = [f"shared-prefix-{i}" for i in range(200)] + ["shared-prefix-1999-long"]
     assert redact("x shared-prefix-1999-long y", secrets) == f"x {MASK} y"
     assert redact("x shared-prefix-19 y", secrets) == f"x {MASK} y"
+
+
+def test_overlapping_secrets_are_masked_as_one_stretch() -> None:
+    assert redact("x abcdefghijk y", ["abcdefgh", "defghijk"]) == f"x {MASK} y"
+
+
+def test_known_secrets_of_different_generations_overlap_without_a_remainder() -> None:
+    known = KnownSecrets()
+    known.remember(["hunter2-pass-" + str(i) for i in range(10)])
+    assert known.redact("warm up") == "warm up"
+    known.remember(["xx-hunter2-pass-1-yy"])  # a newer, longer secret around an older one
+    assert known.redact("a xx-hunter2-pass-1-yy b") == f"a {MASK} b"

@@ -152,7 +152,7 @@ def captured_logs() -> Iterator[dict[str, io.StringIO]]:
 # -- pure functions: many examples ------------------------------------------------------------------
 
 
-@settings(PROFILE, max_examples=80)
+@settings(PROFILE, max_examples=60)
 @given(secret=SECRETS, prefix=st.text(max_size=30), suffix=st.text(max_size=30), limit=st.integers(0, 400))
 def test_redact_then_bound_never_leaves_a_secret(secret: str, prefix: str, suffix: str, limit: int) -> None:
     text = f"{prefix}{_echoes([secret])}{suffix}"
