@@ -90,6 +90,11 @@ def test_encoded_forms_skip_fragments_too_short_to_be_specific() -> None:
         ("curl -H 'bearer abcdefgh12345678'", f"curl -H 'bearer {MASK}'"),
         ("password=hunter2&user=bob", f"password={MASK}&user=bob"),
         ('{"clientSecret": "hunter2"}', f'{{"clientSecret": "{MASK}"}}'),
+        (
+            '{"repositoryPassword":"hunter2","isSecret":true}',
+            f'{{"repositoryPassword":"{MASK}","isSecret":true}}',
+        ),
+        ("mongodbUserPassword=hunter2 ok", f"mongodbUserPassword={MASK} ok"),
         ('secret "web-secret" not found', 'secret "web-secret" not found'),
     ],
 )
