@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
@@ -45,6 +46,15 @@ _RECORD_ATTRIBUTE: Final = {"name": "object_name"}
 KOPF_REF_ATTRIBUTE: Final = "k8s_ref"
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+#: The lines of a traceback that are neither frames nor an exception's own text.
+_TRACEBACK_HEADINGS: Final = frozenset(
+    {
+        "Traceback (most recent call last):\n",
+        "\nDuring handling of the above exception, another exception occurred:\n\n",
+        "\nThe above exception was the direct cause of the following exception:\n\n",
+    }
+)
 
 #: Characters that would break a text-format line: C0/C1 controls, DEL and Unicode line breaks.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -83,9 +93,10 @@ def record_context(record: logging.LogRecord) -> dict[str, str]:
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
-    # Cached like logging.Formatter does, so several handlers format it once.
-    if record.exc_info and not record.exc_text:
-        record.exc_text = formatter.formatException(record.exc_info)
+    # Formatted by this formatter, not taken from the record's cache (another formatter's text, which
+    # for the text format would not escape the exception's message).
+    if record.exc_info:
+        return KNOWN_SECRETS.redact(formatter.formatException(record.exc_info))
     if record.exc_text:
         return KNOWN_SECRETS.redact(record.exc_text)
     return None
@@ -115,6 +126,18 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self, fmt: str = TEXT_FORMAT) -> None:
         super().__init__(fmt)
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback on the lines below, with control characters in each exception's message
+        escaped: a message with a newline cannot start a line that looks like a log line."""
+        exc_type, exc, tb = ei
+        parts = []
+        for piece in traceback.TracebackException(exc_type, exc, tb).format():
+            if piece.startswith(" ") or piece in _TRACEBACK_HEADINGS:
+                parts.append(piece)  # frames and the fixed headings
+            else:
+                parts.append(escape_controls(piece.removesuffix("\n")) + "\n")  # "Type: message"
+        return "".join(parts).removesuffix("\n")
 
     def format(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(KNOWN_SECRETS.redact(record.getMessage()))

@@ -208,6 +208,23 @@ def test_text_format_cannot_be_forged_by_a_value_with_control_characters(separat
     assert 'workload="w1\\' in line
 
 
+def test_an_exception_message_cannot_forge_a_line_in_the_text_format() -> None:
+    try:
+        try:
+            raise KeyError("first")
+        except KeyError as first:
+            raise ValueError(f"bad name Mesh\n{FORGED}\r\x1b[2K") from first
+    except ValueError:
+        import sys
+
+        record = _record("deploy failed", level=logging.ERROR, exc_info=sys.exc_info())
+    lines = TextFormatter().format(record).splitlines()
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert lines[-1] == f"ValueError: bad name Mesh\\n{FORGED}\\r\\x1b[2K"
+    assert "KeyError: 'first'" in lines
+    assert any(line.startswith("The above exception was the direct cause") for line in lines)
+
+
 def test_text_format_keeps_the_traceback_on_the_following_lines() -> None:
     try:
         raise RuntimeError("boom")
