@@ -25,6 +25,9 @@ from communication_operator.workloads.redaction import redact, truncate_middle
 log = logging.getLogger(__name__)
 
 STDERR_LIMIT = 4000
+#: octo-spec §4.1; ``operation`` names its target (``upgrade --install <release>``, ``repo add <alias>``).
+HELM_FAILED = "helm {operation} failed with exit code {exit_code}. stderr: {stderr}"
+HELM_NOT_RUN = "helm {operation} failed: {stderr}"
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -63,9 +66,9 @@ class HelmError(Exception):
         self.exit_code = exit_code
         self.stderr = stderr
         if exit_code is None:
-            message = f"helm {operation} failed: {stderr}"
+            message = HELM_NOT_RUN.format(operation=operation, stderr=stderr)
         else:
-            message = f"helm {operation} failed with exit code {exit_code}. stderr: {stderr}"
+            message = HELM_FAILED.format(operation=operation, exit_code=exit_code, stderr=stderr)
         super().__init__(message)
 
     @property
@@ -130,7 +133,8 @@ class HelmCli:
         out = stdout.decode(errors="replace")
         err = stderr.decode(errors="replace")
         if process.returncode != 0:
-            cleaned = truncate_middle(redact(err.strip(), secret_list), STDERR_LIMIT)
+            # Redacted before it is trimmed or cut: a secret at either end must still match whole.
+            cleaned = truncate_middle(redact(err, secret_list).rstrip(), STDERR_LIMIT)
             raise HelmError(operation, process.returncode, cleaned)
         return HelmResult(out, err, seconds)
 
@@ -156,10 +160,10 @@ class HelmCli:
             args += ["--username", username]
         if password:
             args.append("--password-stdin")
-        await self.run(args, operation="repo add", secrets=[password or ""], stdin=password or None)
+        await self.run(args, operation=f"repo add {alias}", secrets=[password or ""], stdin=password or None)
 
     async def repo_update(self, alias: str) -> None:
-        await self.run(["repo", "update", alias], operation="repo update")
+        await self.run(["repo", "update", alias], operation=f"repo update {alias}")
 
     async def registry_login(self, host: str, username: str, password: str) -> None:
         await self.run(
@@ -200,7 +204,7 @@ class HelmCli:
         for key, value in (set_values or {}).items():
             args += ["--set", f"{key}={escape_set_value(value)}"]
         operation = "upgrade --install --dry-run=server" if dry_run else "upgrade --install"
-        return await self.run(args, operation=operation, secrets=secrets)
+        return await self.run(args, operation=f"{operation} {release}", secrets=secrets)
 
     async def uninstall(self, release: str, namespace: str, timeout_seconds: float) -> HelmResult:
         return await self.run(
@@ -214,7 +218,7 @@ class HelmCli:
                 "--timeout",
                 f"{int(timeout_seconds)}s",
             ],
-            operation="uninstall",
+            operation=f"uninstall {release}",
         )
 
     async def history(self, release: str, namespace: str, max_revisions: int = 20) -> list[dict[str, Any]]:

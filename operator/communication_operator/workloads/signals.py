@@ -673,8 +673,16 @@ def sort_key(signal: Signal) -> tuple[bool, int, str, str, bool, str, str, str]:
     )
 
 
-def describe(signal: Signal, *, limit: int = 600) -> str:
-    """One human-readable line, e.g. ``ImagePullBackOff: pod web-7d9f container web: Back-off …``."""
+def describe(signal: Signal, *, limit: int = 600, secrets: Iterable[str] = ()) -> str:
+    """One human-readable line, e.g. ``ImagePullBackOff: pod web-7d9f container web: Back-off …``.
+
+    The texts are redacted of ``secrets`` before they are joined, and the line before it is cut.
+    """
+    secret_list = list(secrets)
+    if secret_list:
+        signal = dataclasses.replace(
+            signal, message=redact(signal.message, secret_list), detail=redact(signal.detail, secret_list)
+        )
     subject = (
         f"pod {signal.object_name}"
         if signal.object_kind == "Pod"
@@ -704,7 +712,8 @@ def describe(signal: Signal, *, limit: int = 600) -> str:
         text += f"; last error: {signal.detail}"
     if notes:
         text += f" ({', '.join(notes)})"
-    return truncate_middle(f"{signal.reason or signal.kind.value}: {subject}: {text}", limit, separator=" ")
+    line = redact(f"{signal.reason or signal.kind.value}: {subject}: {text}", secret_list)
+    return truncate_middle(line, limit, separator=" ")
 
 
 def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: Iterable[str] = ()) -> str:
@@ -716,11 +725,7 @@ def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: It
     secret_list = list(secrets)
     lines: list[str] = []
     for signal in sorted(signals, key=sort_key):
-        line = describe(
-            dataclasses.replace(
-                signal, message=redact(signal.message, secret_list), detail=redact(signal.detail, secret_list)
-            )
-        )
+        line = describe(signal, secrets=secret_list)
         if line not in lines:
             lines.append(line)
     if not lines:
