@@ -31,6 +31,7 @@ from typing import Any
 from communication_operator.workloads.redaction import redact, truncate_middle
 from communication_operator.workloads.signals import (
     BENIGN_WAITING_REASONS,
+    clean_text,
     event_concerns_release,
     event_time,
     get_path,
@@ -56,16 +57,6 @@ FAIL_FAST_NO_CAUSE = "a fatal failure signal"
 
 #: Keys of pod and event objects whose values are free text (messages) or may quote it (reasons).
 _TEXT_KEYS = frozenset({"message", "note", "reason"})
-
-
-def clean_text(value: Any, secrets: Iterable[str] = ()) -> str:
-    """A cluster text as one redacted line: redact, collapse whitespace, redact again."""
-    text = value if isinstance(value, str) else ""
-    if not text:
-        return ""
-    secret_list = list(secrets)
-    collapsed = " ".join(redact(text, secret_list).split())
-    return redact(collapsed, [*secret_list, *_collapsed_forms(secret_list)])
 
 
 def redact_api_object(obj: Mapping[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
@@ -261,11 +252,6 @@ def _redact_value(value: Any, secrets: list[str], key: str | None) -> Any:
     if isinstance(value, str) and key in _TEXT_KEYS:
         return clean_text(value, secrets)
     return value
-
-
-def _collapsed_forms(secrets: Iterable[str]) -> list[str]:
-    """Secrets as they read once their whitespace is collapsed (a key's lines joined by spaces)."""
-    return [collapsed for s in secrets if (collapsed := " ".join(s.split())) and collapsed != s]
 
 
 def _map(value: Any) -> Mapping[str, Any]:

@@ -133,9 +133,7 @@ class HelmCli:
         out = stdout.decode(errors="replace")
         err = stderr.decode(errors="replace")
         if process.returncode != 0:
-            # Redacted before it is trimmed or cut: a secret at either end must still match whole.
-            cleaned = truncate_middle(redact(err, secret_list).rstrip(), STDERR_LIMIT)
-            raise HelmError(operation, process.returncode, cleaned)
+            raise HelmError(operation, process.returncode, failure_stderr(err, secret_list))
         return HelmResult(out, err, seconds)
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
@@ -265,6 +263,13 @@ class HelmCli:
         result = await self.run(args, operation="list")
         entries = json.loads(result.stdout or "[]")
         return [e for e in entries if isinstance(e, dict)]
+
+
+def failure_stderr(stderr: str, secrets: Iterable[str], limit: int = STDERR_LIMIT) -> str:
+    """helm's stderr as the failure text quotes it: redacted, then trimmed at the end (as upstream's
+    ``TrimEnd``) and cut in the middle; redacting first keeps a secret at either end matchable whole."""
+    secret_list = list(secrets)
+    return redact(truncate_middle(redact(stderr, secret_list).rstrip(), limit), secret_list)
 
 
 def helm_environment(extra: Mapping[str, str]) -> dict[str, str]:

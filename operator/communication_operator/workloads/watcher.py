@@ -115,7 +115,7 @@ class ReleaseWatcher:
             # second, and drops those of earlier deploys (a previous failed attempt's warnings).
             since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
         self._since = since
-        self._signals = SignalSet(policy, since=since)
+        self._signals = SignalSet(policy, since=since, secrets=self._secrets)
         self._clock = clock
         self._watch_timeout = watch_timeout
         self._progress_limit = progress_limit
