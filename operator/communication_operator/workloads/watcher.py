@@ -14,8 +14,10 @@ server ends a watch (its timeout) it is reopened from the last resourceVersion s
 included), and when that version has expired (HTTP 410 Gone) the watch lists again and forgets objects
 that disappeared meanwhile.
 
-Whenever the formatted signal text changes (and is not empty), it is handed to ``on_progress``
-(the deploy sends it as a progress report). A third task sleeps until
+Pod and event objects are redacted of the deploy's secrets as they arrive (messages and reasons, as
+one-line texts; :func:`~.diagnostics.redact_api_object`), before they are classified or stored.
+Whenever the diagnostics text (upstream's lines, :mod:`.diagnostics`) changes and is not empty, it
+is handed to ``on_progress`` (the deploy sends it as a progress report). A third task sleeps until
 :meth:`SignalSet.next_deadline`, so a problem that turns fatal by persisting alone is noticed on
 time without any polling. :attr:`ReleaseWatcher.fatal` is set as soon as the fail-fast policy calls a
 signal hopeless; the deploy then stops helm.
