@@ -137,11 +137,13 @@ def diagnostic_lines(
 def fit_lines(lines: Sequence[str], limit: int, secrets: Iterable[str] = ()) -> str:
     """``lines`` joined, at most ``limit`` characters: whole lines, then ``... and N more``.
 
-    The lines are redacted before they are joined and cut; the result is redacted once more, so
-    not even a secret that happens to contain the marker's text can appear.
+    The lines are redacted together (a secret spanning two lines included) before anything is cut;
+    the result is redacted once more, so not even a secret containing the marker's text can appear.
     """
     secret_list = list(secrets)
-    lines = [redact(line, secret_list) for line in lines]
+    if not lines or limit <= 0:
+        return ""
+    lines = redact("\n".join(lines), secret_list).split("\n")
     if not lines or limit <= 0:
         return ""
     kept: list[str] = []
