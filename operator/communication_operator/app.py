@@ -29,6 +29,7 @@ from typing import Any
 import kopf
 
 from communication_operator.hub import HubConnection
+from communication_operator.hub.auth import ANONYMOUS_STARTUP_WARNING
 from communication_operator.hub.session import redact_url_tokens
 from communication_operator.kube import KubeClient, KubeObjects
 from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
@@ -126,6 +127,8 @@ async def build_context(
     if settings.authentication.enabled and not settings.authentication.tenant_id:
         log.warning("OPERATOR__AUTHENTICATION__TENANTID is not set; the controller expects the system tenant")
     token_provider = settings.token_provider()
+    if token_provider is None:
+        log.warning(ANONYMOUS_STARTUP_WARNING)
     metrics = OperatorMetrics()
     metrics.set_build_info(package_version(), settings.mode_name)
     kube = await KubeClient.create(kubeconfig, kube_context)
