@@ -24,7 +24,7 @@ event objects as they arrive, so the fail-fast classification never sees a secre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,34 +65,39 @@ def redact_api_object(obj: Mapping[str, Any], secrets: Iterable[str]) -> dict[st
     return _redact_value(obj, secret_list, None)  # type: ignore[no-any-return]
 
 
-def pod_lines(pod: Mapping[str, Any], secrets: Iterable[str] = ()) -> list[str]:
-    """The lines for one pod: its regular containers, then its init containers, in status order."""
-    secret_list = list(secrets)
-    pod_name = clean_text(get_path(pod, "metadata", "name"), secret_list) or UNKNOWN
+def pod_lines(pod: Mapping[str, Any], secrets: Iterable[str] = (), *, redacted: bool = False) -> list[str]:
+    """The lines for one pod: its regular containers, then its init containers, in status order.
+
+    ``redacted``: the pod comes from :func:`redact_api_object` (its texts are used as they are).
+    """
+    text = _cleaner(secrets, redacted)
+    pod_name = text(get_path(pod, "metadata", "name")) or UNKNOWN
     deleting = get_path(pod, "metadata", "deletionTimestamp") is not None
     lines: list[str] = []
     for kind, key in ((CONTAINER, "containerStatuses"), (INIT_CONTAINER, "initContainerStatuses")):
         statuses = get_path(pod, "status", key)
         for status in statuses if isinstance(statuses, list) else []:
             if isinstance(status, Mapping):
-                lines += _container_lines(pod_name, kind, status, secret_list, deleting=deleting)
+                lines += _container_lines(pod_name, kind, status, text, deleting=deleting)
     return lines
 
 
-def event_line(event: Mapping[str, Any], secrets: Iterable[str] = ()) -> str | None:
+def event_line(
+    event: Mapping[str, Any], secrets: Iterable[str] = (), *, redacted: bool = False
+) -> str | None:
     """The line for a Warning event, or ``None`` (not a Warning, or no involved-object name)."""
     if event.get("type") != "Warning":
         return None
     involved = _map(event.get("involvedObject") or event.get("regarding"))
-    secret_list = list(secrets)
-    name = clean_text(involved.get("name"), secret_list)
+    text = _cleaner(secrets, redacted)
+    name = text(involved.get("name"))
     if not name:
         return None
     line = WARNING_EVENT.format(
-        kind=clean_text(involved.get("kind"), secret_list) or UNKNOWN,
+        kind=text(involved.get("kind")) or UNKNOWN,
         name=name,
-        reason=clean_text(event.get("reason"), secret_list) or NO_REASON,
-        message=clean_text(event.get("message") or event.get("note"), secret_list),
+        reason=text(event.get("reason")) or NO_REASON,
+        message=text(event.get("message") or event.get("note")),
     )
     return line.rstrip()
 
@@ -105,17 +110,20 @@ def diagnostic_lines(
     since: datetime | None = None,
     secrets: Iterable[str] = (),
     known_pods: Collection[str] = (),
+    redacted: bool = False,
 ) -> list[str]:
     """All findings: pod lines (pods by name), then the release's distinct Warning event lines.
 
     ``None`` for a part whose query failed leaves that part out. Events about other releases'
-    objects, and events last seen before ``since`` (the deploy's start), are left out.
+    objects, and events last seen before ``since`` (the deploy's start), are left out. ``redacted``:
+    the objects come from :func:`redact_api_object`; their texts are used as they are (the caller
+    redacts the joined lines before bounding them, :func:`fit_lines`).
     """
     secret_list = list(secrets)
     lines: list[str] = []
     pod_list = sorted(pods or (), key=lambda pod: str(get_path(pod, "metadata", "name") or ""))
     for pod in pod_list:
-        lines += pod_lines(pod, secret_list)
+        lines += pod_lines(pod, secret_list, redacted=redacted)
     pod_names = {str(get_path(pod, "metadata", "name") or "") for pod in pod_list} | set(known_pods)
     relevant = []
     for event in events or ():
@@ -127,7 +135,7 @@ def diagnostic_lines(
         relevant.append(event)
     seen: set[str] = set()
     for event in sorted(relevant, key=_event_order):
-        line = event_line(event, secret_list)
+        line = event_line(event, secret_list, redacted=redacted)
         if line is not None and line not in seen:
             seen.add(line)
             lines.append(line)
@@ -197,40 +205,50 @@ def fail_fast_head(release: str, causes: Sequence[str], timeout_seconds: float) 
 # ---------------------------------------------------------------------------------------------
 
 
+_Text = Callable[[Any], str]
+
+
+def _cleaner(secrets: Iterable[str], redacted: bool) -> _Text:
+    if redacted:
+        return lambda value: value.rstrip() if isinstance(value, str) else ""
+    secret_list = list(secrets)
+    return lambda value: clean_text(value, secret_list)
+
+
 def _container_lines(
-    pod: str, kind: str, status: Mapping[str, Any], secrets: list[str], *, deleting: bool
+    pod: str, kind: str, status: Mapping[str, Any], text: _Text, *, deleting: bool
 ) -> list[str]:
-    name = clean_text(status.get("name"), secrets) or UNKNOWN
+    name = text(status.get("name")) or UNKNOWN
     state = _map(status.get("state"))
     lines = []
     waiting = _map(state.get("waiting"))
-    reason = clean_text(waiting.get("reason"), secrets)
+    reason = text(waiting.get("reason"))
     if reason and reason not in BENIGN_WAITING_REASONS:
         line = CONTAINER_WAITING.format(pod=pod, kind=kind, name=name, reason=reason)
-        lines.append(line + _message_suffix(waiting, secrets))
+        lines.append(line + _message_suffix(waiting, text))
     last = _map(_map(status.get("lastState")).get("terminated"))
     if _exit_code(last):
         template = CONTAINER_PREVIOUSLY_TERMINATED
-        lines.append(_terminated_line(template, pod, kind, name, last, secrets))
+        lines.append(_terminated_line(template, pod, kind, name, last, text))
     current = _map(state.get("terminated"))
     if _exit_code(current) and not deleting:
         # A pod being deleted (an old replica, a rollback) is stopped on purpose; its exit says nothing.
-        lines.append(_terminated_line(CONTAINER_TERMINATED, pod, kind, name, current, secrets))
+        lines.append(_terminated_line(CONTAINER_TERMINATED, pod, kind, name, current, text))
     return [line.rstrip() for line in lines]
 
 
 def _terminated_line(
-    template: str, pod: str, kind: str, name: str, terminated: Mapping[str, Any], secrets: list[str]
+    template: str, pod: str, kind: str, name: str, terminated: Mapping[str, Any], text: _Text
 ) -> str:
     line = template.format(pod=pod, kind=kind, name=name, exit_code=_exit_code(terminated))
-    reason = clean_text(terminated.get("reason"), secrets)
+    reason = text(terminated.get("reason"))
     if reason:
         line += TERMINATION_REASON.format(reason=reason)
-    return line + _message_suffix(terminated, secrets)
+    return line + _message_suffix(terminated, text)
 
 
-def _message_suffix(state: Mapping[str, Any], secrets: list[str]) -> str:
-    message = clean_text(state.get("message"), secrets)
+def _message_suffix(state: Mapping[str, Any], text: _Text) -> str:
+    message = text(state.get("message"))
     return WITH_MESSAGE.format(message=message) if message else ""
 
 

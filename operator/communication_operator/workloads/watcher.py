@@ -184,8 +184,9 @@ class ReleaseWatcher:
         return "\n".join(self._lines(pods)) or self._last_text
 
     def _lines(self, pods: Iterable[Mapping[str, Any]]) -> list[str]:
+        # The stored objects are redacted already; fit_lines and the status redact the joined lines.
         return diagnostic_lines(
-            pods, self._events.values(), release=self.release, since=self._since, secrets=self._secrets
+            pods, self._events.values(), release=self.release, since=self._since, redacted=True
         )
 
     # -- watches -------------------------------------------------------------------------------------

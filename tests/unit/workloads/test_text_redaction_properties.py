@@ -167,6 +167,7 @@ def _outputs(secret: str, fillers: list[str], plant_b64: bool, limit: int) -> li
         [redact_api_object(item, secret_list) for item in pods],
         [redact_api_object(item, secret_list) for item in events],
         release=RELEASE,
+        redacted=True,  # as the watcher builds them
     )
     outputs.append(fit_lines(redacted_lines, limit, secret_list))
 
