@@ -31,6 +31,8 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from communication_operator.hub.session import redact_url_tokens
+
 log = logging.getLogger(__name__)
 
 #: A token with less time than this left is replaced before it is used (upstream: 5 min).
@@ -88,7 +90,10 @@ class ClientCredentialsTokenProvider:
                     return await self.fetch_token()
                 except TokenError:
                     log.warning(
-                        ISSUER_FAILED_WARNING, self.issuer_uri, self._problem, round(self.retry_interval)
+                        ISSUER_FAILED_WARNING,
+                        redact_url_tokens(self.issuer_uri),
+                        self._problem,
+                        round(self.retry_interval),
                     )
             if self._token is not None and self._remaining() > 0:
                 log.warning(KEEPING_TOKEN_WARNING, self._problem, int(self._remaining()))
@@ -104,7 +109,7 @@ class ClientCredentialsTokenProvider:
             self._failed_at = self.clock()
             self._problem = _describe(exc)
             raise TokenError(
-                f"cannot obtain an access token from {self.issuer_uri}: {self._problem}"
+                f"cannot obtain an access token from {redact_url_tokens(self.issuer_uri)}: {self._problem}"
             ) from None
         self._token, self._expires_at = token, self.clock() + lifetime
         self._failed_at = self._problem = None
@@ -155,10 +160,13 @@ class ClientCredentialsTokenProvider:
 
 
 def _describe(exc: BaseException) -> str:
-    """A reason for logs: the TokenError's text, or the transport error's type and text (no secrets)."""
+    """A reason for logs: the TokenError's text, or the transport error's type and text.
+
+    Redacted: a URL password in the issuer URI would otherwise reach the log through aiohttp's texts.
+    """
     if isinstance(exc, TokenError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return redact_url_tokens(str(exc))
+    return redact_url_tokens(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

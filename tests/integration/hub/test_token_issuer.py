@@ -100,3 +100,20 @@ async def test_under_enforcement_connects_are_retried_but_the_issuer_only_every_
 
     assert issuer.requests == 1  # one failed request; the next is due 30 s later
     assert "client-s3cr3t" not in caplog.text
+
+
+async def test_the_check_command_says_why_it_connected_without_a_token(
+    controller_sim: RunningSimulator, issuer: TokenIssuer
+) -> None:
+    from communication_operator.check import check_controller
+    from communication_operator.settings import AuthenticationSettings, Settings
+
+    issuer.answers = [{"token_type": "Bearer"}]
+    settings = Settings(
+        communication_controller_uri=controller_sim.base_url,
+        authentication=AuthenticationSettings(issuer_uri=issuer.url, client_id="operator"),
+    )
+
+    detail = await check_controller(settings)
+
+    assert detail.endswith("(without a token: token endpoint answered HTTP 200 (no token))")

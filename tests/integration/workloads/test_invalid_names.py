@@ -52,6 +52,7 @@ async def test_a_tenant_id_that_sanitises_to_nothing_fails_once_and_installs_not
     )
     statuses = await controller_sim.admin.calls("ReportWorkloadDeploymentStatusAsync")
     assert len(statuses) == 1
-    listed = await kube_cluster.helm_async("list", "-a", "-n", pools.namespace, "-o", "json")
+    # helm 4 lists releases in any status by default.
+    listed = await kube_cluster.helm_async("list", "-n", pools.namespace, "-o", "json")
     assert listed.returncode == 0
     assert listed.stdout.strip() in ("", "[]")

@@ -158,3 +158,15 @@ async def test_an_expired_token_is_not_presented_when_the_refresh_fails(
     with caplog.at_level(logging.WARNING):
         assert await provider.get_token() is None
     assert warnings_with(caplog, NO_TOKEN) == 1
+
+
+async def test_a_password_in_the_issuer_uri_never_reaches_the_log(
+    issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    issuer.down = True
+    url = issuer.url.replace("http://", "http://operator:uri-pa55word@")
+    with caplog.at_level(logging.DEBUG):
+        assert await provider_for(url, Clock()).get_token() is None
+    assert warnings_with(caplog, NO_TOKEN) == 1
+    assert "uri-pa55word" not in caplog.text
+    assert SECRET not in caplog.text
