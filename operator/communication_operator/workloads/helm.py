@@ -204,18 +204,11 @@ class HelmCli:
         operation = "upgrade --install --dry-run=server" if dry_run else "upgrade --install"
         return await self.run(args, operation=f"{operation} {release}", secrets=secrets)
 
-    async def uninstall(self, release: str, namespace: str, timeout_seconds: float) -> HelmResult:
+    async def uninstall(self, release: str, namespace: str) -> HelmResult:
+        """octo-spec §4.4 exactly: no ``--wait`` (the resources go away in the background, and the
+        per-release Secret is deleted right after) and helm's default hook timeout."""
         return await self.run(
-            [
-                "uninstall",
-                release,
-                "--namespace",
-                namespace,
-                "--ignore-not-found",
-                "--wait",
-                "--timeout",
-                f"{int(timeout_seconds)}s",
-            ],
+            ["uninstall", release, "--namespace", namespace, "--ignore-not-found"],
             operation=f"uninstall {release}",
         )
 
