@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.redaction import redact, truncate_middle
 from communication_operator.workloads.signals import (
     BENIGN_WAITING_REASONS,
     clean_text,

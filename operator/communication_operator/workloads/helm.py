@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.redaction import redact, truncate_middle
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from communication_operator.contracts import ValueOverrideDto, WorkloadUndeployedDto
-from communication_operator.workloads.redaction import truncate_middle
+from communication_operator.redaction import truncate_middle
 from communication_operator.workloads.signals import Signal, SignalKind
 
 from .test_service import ALIAS, POOL, RELEASE, TENANT, WORKLOAD, Harness, _until

@@ -31,6 +31,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from communication_operator.redaction import encoded_forms, redact, truncate_middle
 from communication_operator.workloads.diagnostics import (
     diagnostic_lines,
     fail_fast_head,
@@ -39,7 +40,6 @@ from communication_operator.workloads.diagnostics import (
     with_diagnostics,
 )
 from communication_operator.workloads.helm import HelmError, failure_stderr
-from communication_operator.workloads.redaction import encoded_forms, redact, truncate_middle
 from communication_operator.workloads.signals import (
     FailFastPolicy,
     Signal,
