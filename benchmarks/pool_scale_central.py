@@ -124,6 +124,44 @@ async def listings(api: client.ApiClient) -> Listings:
     return Listings(counts["secrets"], counts[PLURAL])
 
 
+RequestCounts = dict[str, float]
+
+
+async def request_counts(api: client.ApiClient) -> RequestCounts:
+    """Every request the API server has served so far, by ``VERB resource[/subresource]`` (its own
+    ``apiserver_request_total``, any code, namespaced objects only, watches excluded)."""
+    response = await api.call_api(
+        "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30
+    )
+    counts: RequestCounts = {}
+    for line in (await response.read()).decode().splitlines():
+        if not line.startswith("apiserver_request_total{") or 'scope="namespace"' not in line:
+            continue
+        labels = dict(
+            part.split("=", 1)
+            for part in line[line.index("{") + 1 : line.rindex("}")].split(",")
+            if "=" in part
+        )
+        verb = labels.get("verb", "").strip('"')
+        if verb == "WATCH":
+            continue
+        resource = labels.get("resource", "").strip('"')
+        subresource = labels.get("subresource", "").strip('"')
+        key = f"{verb} {resource}" + (f"/{subresource}" if subresource else "")
+        counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def counts_between(before: RequestCounts, after: RequestCounts) -> RequestCounts:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+def per_pool(counts: RequestCounts, pools: int) -> str:
+    total = sum(counts.values())
+    parts = ", ".join(f"{k} {v / pools:.2f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{total / pools:.2f} per pool ({parts})"
+
+
 async def calls_since(admin: AdminClient, method: ServerMethod, since: float) -> list[dict[str, Any]]:
     return [c for c in await admin.calls(method) if c["time"] >= since]
 
@@ -185,6 +223,8 @@ class BurstFigures:
     listings: Listings = field(default_factory=Listings)  # helm's own secret listings included
     quiet_reports: int = 0
     quiet_listings: Listings = field(default_factory=Listings)
+    quiet_requests: RequestCounts = field(default_factory=dict)  # every API request of the quiet burst
+    quiet_baseline_requests: RequestCounts = field(default_factory=dict)
     registrations: int = 0
     reported_by: float = 0.0  # first pool deploy -> every pool reported
     workloads_deployed: int = 0
@@ -301,10 +341,13 @@ async def run_burst(pools: int, workloads: int, operator_env: dict[str, str]) ->
                     print(f"operator pid {operator.pid} (central) up; workload pools Online")
 
                     # The same burst with nothing else going on, for reference.
+                    requested = await request_counts(api)
                     figures.quiet_baseline = await bare_create(
                         api, range(pools, 2 * pools), DEPLOYS_IN_FLIGHT
                     )
+                    figures.quiet_baseline_requests = counts_between(requested, await request_counts(api))
                     listed = await listings(api)
+                    requested = await request_counts(api)
                     began = time.time()
                     await deploy_pools(admin, quiet)
                     online = await registrations_since(admin, began, set(quiet), 600)
@@ -312,6 +355,7 @@ async def run_burst(pools: int, workloads: int, operator_env: dict[str, str]) ->
                     await wait_reported(admin, began, set(quiet), 120)
                     await asyncio.sleep(1.0)
                     figures.quiet_listings = await listings(api) - listed
+                    figures.quiet_requests = counts_between(requested, await request_counts(api))
                     figures.quiet_reports = len(await calls_since(admin, REPORT, began))
                     print(f"quiet burst of {pools}: {figures.quiet:.2f} s")
 
@@ -401,6 +445,8 @@ def report_burst(figures: BurstFigures) -> list[str]:
     ]
     print_rows(rows)
     print(f"loop lag over 0.1/0.25/0.5/1 s: {lag.over}")
+    print(f"API requests, quiet burst: {per_pool(figures.quiet_requests, n)}")
+    print(f"API requests, quiet baseline: {per_pool(figures.quiet_baseline_requests, n)}")
     print(f"CPU during the burst: {figures.cpu}")
     print(f"operator log: {figures.process.log}")
     missed = []

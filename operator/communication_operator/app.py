@@ -34,6 +34,7 @@ from communication_operator.hub.session import redact_url_tokens
 from communication_operator.kube import KubeClient, KubeObjects
 from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from communication_operator.pools import (
+    IN_PROGRESS_DELAY,
     DeployedWorkloadsSource,
     PoolProvisioner,
     PoolRegistrationService,
@@ -149,7 +150,7 @@ async def build_context(
     objects = KubeObjects(kube.api)
     hub = HubConnection(options, token_provider=token_provider, metrics=metrics, supervisor=supervisor)
     registry = PoolRegistry()
-    status = PoolStatusWriter(objects)
+    status = PoolStatusWriter(objects, in_progress_delay=IN_PROGRESS_DELAY)
     provisioner = None
     if settings.auto_manage_pools:
         provisioner = PoolProvisioner(

@@ -27,6 +27,7 @@ from communication_operator.pools.registration import (
 from communication_operator.pools.registry import PoolEntry, PoolRegistry
 from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
 from communication_operator.pools.status import (
+    IN_PROGRESS_DELAY,
     PoolStatusWriter,
     Reason,
     RegistrationOutcome,
@@ -37,6 +38,7 @@ __all__ = [
     "API_VERSION",
     "FINALIZER",
     "GROUP",
+    "IN_PROGRESS_DELAY",
     "KIND",
     "PLURAL",
     "VERSION",

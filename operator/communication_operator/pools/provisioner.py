@@ -22,6 +22,7 @@ from communication_operator.logs import log_context
 from communication_operator.names import NamingError, is_managed
 from communication_operator.pools.model import (
     API_VERSION,
+    FINALIZER,
     GROUP,
     KIND,
     PLURAL,
@@ -42,6 +43,7 @@ NAME_TAKEN = (
 )
 NAME_TAKEN_REASON = "PoolNameTaken"
 UNMANAGED_LEFT_ALONE = "leaving %s %s/%s of pool %s alone: it has no managed-by label, so it is not ours"
+PROVISION_RACED = "pool %s: %s/%s existed and was gone a moment later; it is created at the next reconnect"
 UNMANAGED_KEPT = "pool %s: broker secret %s/%s exists without our managed-by label; it is used as it is"
 
 BROKER_USERNAME_KEY = "brokerusername"
@@ -121,9 +123,8 @@ class PoolProvisioner:
         if key in provisioned:
             log.debug("pool %s already has a CommunicationPool in %s", key, self.namespace)
             return False
-        existing = await self._kube.get_custom(GROUP, VERSION, PLURAL, self.namespace, name)
-        if existing is not None:
-            return await self._name_taken(key, name, existing)
+        # Create first and look only when the name is taken: a burst of hundreds of pools saves a
+        # round trip per pool, and the rare collision is undone below.
         secret_created = await self._kube.create_secret(self.namespace, self._secret_body(key, name))
         if not secret_created:
             await self._check_existing_secret(key, name)
@@ -134,6 +135,17 @@ class PoolProvisioner:
         except Exception as exc:
             log.error(NOT_PROVISIONED, key, self.namespace, api_reason(exc), extra=self._context(key, name))
             return False
+        if not created:
+            existing = await self._kube.get_custom(GROUP, VERSION, PLURAL, self.namespace, name)
+            if existing is None or _is_other(existing, key):
+                if secret_created:
+                    # The name belongs to another object (or one being deleted): the secret made just
+                    # now would be nobody's.
+                    await self._delete_managed_secret(key, name)
+                if existing is None:
+                    log.warning(PROVISION_RACED, key, self.namespace, name, extra=self._context(key, name))
+                    return False
+                return await self._name_taken(key, name, existing)
         log.info(
             "provisioned pool %s as %s/%s (secret %s, resource %s)",
             key,
@@ -241,7 +253,14 @@ class PoolProvisioner:
         return {
             "apiVersion": API_VERSION,
             "kind": KIND,
-            "metadata": {"name": name, "namespace": self.namespace, "labels": pool_labels(key)},
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": pool_labels(key),
+                # kopf would add it with a patch of its own (and a second round of handling) before
+                # registering the pool; created with it, the object is handled on its first event.
+                "finalizers": [FINALIZER],
+            },
             "spec": {"tenantId": key.tenant_id, "poolRtId": key.pool_rt_id},
         }
 
@@ -260,6 +279,12 @@ class PoolProvisioner:
                 BROKER_PASSWORD_KEY: self._broker_password,
             },
         }
+
+
+def _is_other(existing: Any, key: PoolKey) -> bool:
+    """True if the object holding a pool's name is being deleted or names another pool."""
+    metadata = existing.get("metadata") or {}
+    return bool(metadata.get("deletionTimestamp")) or _spec_key(existing.get("spec") or {}) not in (None, key)
 
 
 def _spec_key(spec: Any) -> PoolKey | None:

@@ -9,7 +9,9 @@ say the same for tools. Every change of the ``Registered`` condition is also pos
 :class:`PoolStatusWriter` writes in the background: callers publish an outcome and move on, so a
 resync of a thousand pools never waits for a thousand API round trips. Outcomes for one object are
 written in order and coalesced (only the newest pending one is written), and a write is skipped when
-nothing but timestamps would change.
+nothing but timestamps would change. The first "In Progress" of a new object waits ``in_progress_delay``
+seconds: a registration that is over by then writes its outcome only (one status write instead of two
+in a burst of hundreds of pools), while one that takes longer shows "In Progress" meanwhile.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ COMMUNICATION_STATUS_IN_PROGRESS = "In Progress"
 COMMUNICATION_STATUS_REGISTERED = "Registered"
 COMMUNICATION_STATUS_FAILED = "Failed: {message}"
 REGISTERING_MESSAGE = "Registering the pool with the Communication Controller"
+# How long a new object's registration may take before its status shows "In Progress" (app.py).
+IN_PROGRESS_DELAY = 1.0
 
 
 def utc_now() -> datetime:
@@ -203,13 +207,22 @@ def object_ref(ref: PoolRef) -> ObjectRef:
 
 class PoolStatusWriter:
     def __init__(
-        self, kube: StatusPort, *, concurrency: int = 8, retry_delays: tuple[float, ...] = (0.5, 2.0)
+        self,
+        kube: StatusPort,
+        *,
+        concurrency: int = 8,
+        retry_delays: tuple[float, ...] = (0.5, 2.0),
+        in_progress_delay: float = 0.0,
     ) -> None:
         self._kube = kube
         self._slots = asyncio.Semaphore(concurrency)
         self._retry_delays = retry_delays
+        self._in_progress_delay = in_progress_delay
         self._written: dict[PoolRef, dict[str, Any]] = {}  # what the object's status says, as far as we know
         self._pending: dict[PoolRef, tuple[RegistrationOutcome, int | None]] = {}
+        # Outcomes not to be written before a moment (loop time); a newer outcome replaces them at once.
+        self._not_before: dict[PoolRef, float] = {}
+        self._superseded: dict[PoolRef, asyncio.Event] = {}
         self._workers: dict[PoolRef, asyncio.Task[None]] = {}
         self._closed = False
 
@@ -226,16 +239,20 @@ class PoolStatusWriter:
         """
         if ref not in self._written and ref not in self._pending:
             self.publish(ref, RegistrationOutcome.in_progress(), generation)
+            if self._in_progress_delay > 0 and ref in self._pending:
+                self._not_before[ref] = asyncio.get_running_loop().time() + self._in_progress_delay
 
     def forget(self, ref: PoolRef) -> None:
         self._written.pop(ref, None)
         self._pending.pop(ref, None)
+        self._supersede(ref)
 
     def publish(self, ref: PoolRef, outcome: RegistrationOutcome, generation: int | None) -> None:
         """Queue ``outcome`` for ``ref``; returns at once. A newer outcome replaces a queued one."""
         if self._closed:
             return
         self._pending[ref] = (outcome, generation)
+        self._supersede(ref)
         if ref not in self._workers:
             self._workers[ref] = asyncio.create_task(self._drain(ref), name=f"pool-status-{ref}")
 
@@ -260,9 +277,28 @@ class PoolStatusWriter:
         except Exception as exc:
             log.warning("could not post event %s on %s: %s", reason, ref, exc)
 
+    def _supersede(self, ref: PoolRef) -> None:
+        self._not_before.pop(ref, None)
+        superseded = self._superseded.pop(ref, None)
+        if superseded is not None:
+            superseded.set()
+
+    async def _wait_unless_superseded(self, ref: PoolRef, not_before: float) -> None:
+        superseded = self._superseded[ref] = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(not_before):
+                await superseded.wait()
+        if self._superseded.get(ref) is superseded:
+            del self._superseded[ref]
+
     async def _drain(self, ref: PoolRef) -> None:
         try:
             while ref in self._pending:
+                not_before = self._not_before.pop(ref, None)
+                if not_before is not None:
+                    await self._wait_unless_superseded(ref, not_before)
+                    if ref not in self._pending:
+                        break  # forgotten meanwhile
                 outcome, generation = self._pending.pop(ref)
                 async with self._slots:
                     await self._write(ref, outcome, generation)
