@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
 from communication_operator.contracts import DeployedPoolDto
 from communication_operator.kube.objects import EventType
 from communication_operator.names import dns_name
-from communication_operator.pools import PoolKey, PoolProvisioner
+from communication_operator.pools import FINALIZER, PoolKey, PoolProvisioner
 from communication_operator.pools.naming import broker_secret_name, pool_resource_name
 from tests.unit.pools.doubles import FakeKube
 
@@ -136,3 +137,32 @@ async def test_a_tenant_without_letters_or_digits_is_not_provisioned(
         )
     assert kube.objects == {}
     assert any("tenantId '***' has no letters or digits" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_new_pool_is_created_without_a_lookup_and_carries_the_finalizer() -> None:
+    class CountingKube(FakeKube):
+        lookups = 0
+
+        async def get_custom(self, *args: Any) -> Any:
+            CountingKube.lookups += 1
+            return await super().get_custom(*args)
+
+    kube = CountingKube()
+    name = pool_resource_name(PoolKey("acme", POOL_A))
+
+    assert await _provisioner(kube).pool_deployed(DeployedPoolDto(tenant_id="acme", pool_rt_id=POOL_A))
+
+    assert CountingKube.lookups == 0
+    # kopf finds its finalizer in place and registers the pool on the first event, without a patch.
+    assert kube.objects[("communicationpools", "octo", name)]["metadata"]["finalizers"] == [FINALIZER]
+
+
+async def test_a_name_held_by_another_pool_leaves_no_secret_of_ours_behind() -> None:
+    kube = FakeKube()
+    name = pool_resource_name(PoolKey("acme", POOL_A))
+    kube.add_pool("octo", name, "globex", POOL_B)
+
+    assert not await _provisioner(kube).pool_deployed(DeployedPoolDto(tenant_id="acme", pool_rt_id=POOL_A))
+
+    assert ("secrets", "octo", broker_secret_name(name)) not in kube.objects
+    assert kube.objects[("communicationpools", "octo", name)]["spec"]["tenantId"] == "globex"

@@ -45,8 +45,9 @@ def make_service(
     pending_grace: float = 0,
     max_message_bytes: int = 32 * 1024,
     workloads: Workloads | None = None,
+    writer: PoolStatusWriter | None = None,
 ) -> tuple[PoolRegistrationService, PoolStatusWriter]:
-    writer = PoolStatusWriter(kube, retry_delays=(0.01,))
+    writer = writer or PoolStatusWriter(kube, retry_delays=(0.01,))
     provisioner = (
         PoolProvisioner(kube, namespace="octo", broker_user="octo", broker_password="broker-pw")
         if central

@@ -60,3 +60,51 @@ async def test_an_object_that_already_shows_an_outcome_does_not_flap_to_in_progr
     await writer.flush()
 
     assert [line for line in kube.log if line.startswith("status")] == []
+
+
+async def test_a_registration_over_within_the_delay_writes_its_outcome_only() -> None:
+    hub, kube = FakeHub(), FakeKube()
+    hub.delay = 0.05
+    writer = PoolStatusWriter(kube, retry_delays=(0.01,), in_progress_delay=0.5)
+    service, _ = make_service(hub, kube, writer=writer)
+    ref, spec = pool(kube, "a", "acme", POOL_A)
+
+    await service.ensure_registered(ref, spec, generation=1)
+    await writer.flush()
+
+    assert [line for line in kube.log if line.startswith("status")] == [f"status communicationpools {NS}/a"]
+    assert kube.status_of(NS, "a")["communicationStatus"] == "Registered"
+    assert [(e[1], e[2]) for e in kube.events] == [("Normal", "Registered")]
+
+
+async def test_a_registration_longer_than_the_delay_shows_in_progress_meanwhile() -> None:
+    hub, kube = FakeHub(), FakeKube()
+    hub.delay = 0.6
+    writer = PoolStatusWriter(kube, retry_delays=(0.01,), in_progress_delay=0.2)
+    service, _ = make_service(hub, kube, writer=writer)
+    ref, spec = pool(kube, "a", "acme", POOL_A)
+
+    registering = asyncio.create_task(service.ensure_registered(ref, spec, generation=1))
+    await asyncio.sleep(0.1)
+    assert "status" not in kube.objects[("communicationpools", NS, "a")]  # not yet due
+    await asyncio.sleep(0.25)
+    assert not registering.done()
+    assert kube.status_of(NS, "a")["communicationStatus"] == "In Progress"
+
+    await registering
+    await writer.flush()
+    assert kube.status_of(NS, "a")["communicationStatus"] == "Registered"
+    assert len([line for line in kube.log if line.startswith("status")]) == 2
+
+
+async def test_a_delayed_in_progress_is_dropped_with_the_object() -> None:
+    kube = FakeKube()
+    kube.add_pool(NS, "a", "acme", POOL_A)
+    ref = PoolRef(NS, "a", "uid-a")
+    writer = PoolStatusWriter(kube, in_progress_delay=0.2)
+
+    writer.begin(ref, 1)
+    writer.forget(ref)  # deleted before its registration even started
+    await writer.flush()
+
+    assert [line for line in kube.log if line.startswith("status")] == []
