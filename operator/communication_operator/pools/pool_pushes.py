@@ -13,10 +13,13 @@ Before creating a CommunicationPool the provisioner lists them all, to find one 
 pool under another name (one of the same name is found by name anyway). That listing grows with the
 pools, and one per push made a burst quadratic: pushes share it (:class:`RecentListing`) for
 ``PROVISIONED_MAX_AGE`` seconds, and an undeploy invalidates it (the listing would still show the deleted
-CommunicationPool). A CommunicationPool created by hand under another name within those seconds for a
-pool the controller deploys meanwhile gets a twin; two objects naming one pool are handled (the
-registry keeps the pool registered until the last goes). The connect hook lists once for all the pools
-the controller names.
+CommunicationPool). An older listing, up to ``PROVISIONED_STALE_AGE`` seconds, still serves while a new
+one is made in the background: on a busy API server listing hundreds of CommunicationPools takes
+seconds, and a burst waiting for a fresh listing every ``PROVISIONED_MAX_AGE`` seconds provisioned in
+steps of ``concurrency`` pools. A CommunicationPool created by hand under another name within those
+seconds for a pool the controller deploys meanwhile gets a twin; two objects naming one pool are
+handled (the registry keeps the pool registered until the last goes). The connect hook lists once for
+all the pools the controller names.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 16
-# How long a listing of the CommunicationPools serves later pushes (see CentralPools).
+# How long a listing of the CommunicationPools serves later pushes (see CentralPools), and how long it
+# still serves them while a newer one is being made.
 PROVISIONED_MAX_AGE = 2.0
+PROVISIONED_STALE_AGE = 10.0
 
 
 class RecentListing(Generic[T]):
@@ -49,12 +54,16 @@ class RecentListing(Generic[T]):
     last :meth:`invalidate`). When there is none, it joins the next fetch, which starts as soon as a
     running one ends and serves everybody who asked meanwhile: a running fetch may have started too
     early for the caller. With ``max_age=0`` every caller sees a fetch that started after it asked,
-    and N concurrent callers still cost two fetches, not N.
+    and N concurrent callers still cost two fetches, not N. A result up to ``stale_age`` old (and not
+    invalidated) is still returned at once while a fetch runs for the callers after it.
     """
 
-    def __init__(self, fetch: Callable[[], Awaitable[T]], max_age: float = 0.0) -> None:
+    def __init__(
+        self, fetch: Callable[[], Awaitable[T]], max_age: float = 0.0, stale_age: float = 0.0
+    ) -> None:
         self._fetch = fetch
         self._max_age = max_age
+        self._stale_age = max(stale_age, max_age)
         self._result: tuple[float, T] | None = None  # (when its fetch started, result)
         self._valid_from = -math.inf
         self._next: asyncio.Future[T] | None = None
@@ -67,16 +76,21 @@ class RecentListing(Generic[T]):
 
     async def get(self) -> T:
         loop = asyncio.get_running_loop()
-        if self._result is not None:
+        stale: T | None = None
+        if self._result is not None and self._max_age > 0:
             started, result = self._result
-            if started >= max(loop.time() - self._max_age, self._valid_from) and self._max_age > 0:
+            if started >= max(loop.time() - self._max_age, self._valid_from):
                 return result
+            if started >= max(loop.time() - self._stale_age, self._valid_from):
+                stale = result
         if self._next is None:
             self._next = loop.create_future()
             self._next.add_done_callback(_retrieve)  # every caller may have been cancelled
         waiter = self._next
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="recent-listing")
+        if stale is not None:
+            return stale  # the fetch just started serves the callers after this one
         return await asyncio.shield(waiter)
 
     async def _run(self) -> None:
@@ -168,7 +182,9 @@ class CentralPools:
         self._provisioner = provisioner
         self._concurrency = concurrency
         self._queue = PoolPushQueue(concurrency)
-        self._provisioned = RecentListing(provisioner.provisioned_pools, PROVISIONED_MAX_AGE)
+        self._provisioned = RecentListing(
+            provisioner.provisioned_pools, PROVISIONED_MAX_AGE, PROVISIONED_STALE_AGE
+        )
 
     def pool_deployed(self, pool: DeployedPoolDto) -> None:
         async def provision() -> None:

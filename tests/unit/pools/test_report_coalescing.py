@@ -367,3 +367,29 @@ async def test_a_pool_undeployed_and_deployed_again_gets_its_objects_back(
     name = pool_resource_name(PoolKey(TENANT, rt_id(0)))
     assert ("communicationpools", "octo", name) in kube.objects
     assert ("secrets", "octo", f"{name}-octo-mesh-connection") in kube.objects
+
+
+async def test_a_listing_a_little_old_serves_at_once_while_a_new_one_is_made() -> None:
+    """A burst must not stall every PROVISIONED_MAX_AGE on a listing that takes seconds to make."""
+    fetched: list[int] = []
+    release = asyncio.Event()
+
+    async def fetch() -> int:
+        fetched.append(len(fetched))
+        if len(fetched) > 1:
+            await release.wait()  # the second listing is slow
+        return len(fetched)
+
+    listing = pool_pushes.RecentListing(fetch, max_age=0.05, stale_age=1.0)
+    assert await listing.get() == 1
+    await asyncio.sleep(0.1)  # past max_age, within stale_age
+
+    assert await asyncio.wait_for(listing.get(), 0.05) == 1  # the old one, at once
+    assert len(fetched) == 2  # and the new one is being made
+    release.set()
+    await asyncio.sleep(0.01)
+    assert await listing.get() == 2
+
+    listing.invalidate()  # an undeploy: only a listing made after it will do
+    assert await listing.get() == 3
+    await listing.stop()
