@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from communication_operator.redaction import redact_and_bound
+
 RT_ID_PATTERN = re.compile(r"[0-9a-f]{24}")
 TENANT_ID_MAX_LENGTH = 128
 #: An id longer than this cannot be used to report anything (and is shown cut in texts).
@@ -103,10 +105,9 @@ def validation_problems(error: ValidationError) -> list[str]:
 
 
 def show(value: str) -> str:
-    """A value for a message: quoted, control characters escaped, long ones cut."""
-    if len(value) > _SHOWN_VALUE_LIMIT:
-        return repr(value[:_SHOWN_VALUE_LIMIT]) + f"… ({len(value)} characters)"
-    return repr(value)
+    """A value for a message: redacted, quoted, control characters escaped, long ones cut."""
+    shown = repr(redact_and_bound(value, _SHOWN_VALUE_LIMIT, keep_end=False, marker=""))
+    return shown + f"… ({len(value)} characters)" if len(value) > _SHOWN_VALUE_LIMIT else shown
 
 
 def _tenant_problems(tenant_id: str | None, raw: Any) -> list[str]:
