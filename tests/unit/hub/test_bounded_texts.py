@@ -95,7 +95,7 @@ def test_a_shown_value_is_redacted_then_cut_with_its_length() -> None:
     assert SECRET[:6] not in shown
     assert shown.endswith(f"… ({len(value)} characters)")
     assert show(SECRET) == repr("***")
-    assert show("short") == "'short'"
+    assert show("shown-unchanged-7f1c") == "'shown-unchanged-7f1c'"
 
 
 class _Hub:
