@@ -188,13 +188,13 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def pause_image(pause_binary: Path) -> bytes:
+def build_pause_image(pause_binary: Path) -> bytes:
     layer = Layer()
     layer.add_file("/pause", pause_binary.read_bytes(), 0o755)
     return oci_layout(PAUSE_IMAGE, layer, entrypoint=["/pause"])
 
 
-def testapp_image(busybox: Path) -> bytes:
+def build_testapp_image(busybox: Path) -> bytes:
     applets = subprocess.run(
         [str(busybox), "--list-full"], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -359,8 +359,8 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], state_dir: Pa
 
 def _import_images(node: NodeToolchain, real: RealNode, directory: Path) -> None:
     for name, data in (
-        ("pause.tar", images.pause_image(node.pause)),
-        ("testapp.tar", images.testapp_image(node.busybox)),
+        ("pause.tar", images.build_pause_image(node.pause)),
+        ("testapp.tar", images.build_testapp_image(node.busybox)),
     ):
         tarball = directory / name
         tarball.write_bytes(data)
