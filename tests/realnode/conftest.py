@@ -139,7 +139,7 @@ async def node_deployer(
             await item.helm_cmd("uninstall", release, "-n", node_namespace, "--no-hooks")
 
 
-def testapp_values_yaml(*args: str, **resources: dict[str, str]) -> str:
+def values_for_testapp(*args: str, **resources: dict[str, str]) -> str:
     """``valuesYaml`` for the ``testapp`` chart: its command and resources (overrides are strings)."""
     values: dict[str, Any] = {}
     if args:

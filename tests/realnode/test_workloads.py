@@ -17,7 +17,7 @@ from octo_devtools.devcluster.controlplane import ClusterState
 from octo_devtools.testing.cluster import KubeCluster
 from octo_devtools.testing.waiting import eventually
 
-from .conftest import NODE_HELM_TIMEOUT, NodeDeployerFactory, testapp_values_yaml
+from .conftest import NODE_HELM_TIMEOUT, NodeDeployerFactory, values_for_testapp
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.slow]
 
@@ -102,7 +102,7 @@ async def test_missing_image_reports_err_image_pull_and_backoff_live_then_fails_
 async def test_exit_1_is_a_real_crash_loop_with_growing_restarts(node_deployer: NodeDeployerFactory) -> None:
     d = await node_deployer()
 
-    workload = await d.deploy(chart_name="testapp", values_yaml=testapp_values_yaml("exit", "1"))
+    workload = await d.deploy(chart_name="testapp", values_yaml=values_for_testapp("exit", "1"))
     settled = await d.wait_settled(workload, timeout=SETTLE_TIMEOUT)
 
     assert settled["deploymentState"] == "Error", settled
@@ -121,7 +121,7 @@ async def test_over_the_memory_limit_is_a_real_oom_kill(node_deployer: NodeDeplo
 
     workload = await d.deploy(
         chart_name="testapp",
-        values_yaml=testapp_values_yaml("alloc", "64", limits={"memory": "16Mi"}),
+        values_yaml=values_for_testapp("alloc", "64", limits={"memory": "16Mi"}),
     )
     settled = await d.wait_settled(workload, timeout=SETTLE_TIMEOUT)
 
@@ -137,7 +137,7 @@ async def test_pod_larger_than_the_node_fails_scheduling_by_the_real_scheduler(
     d = await node_deployer()
     started = time.monotonic()
 
-    workload = await d.deploy(chart_name="testapp", values_yaml=testapp_values_yaml(requests={"cpu": "500"}))
+    workload = await d.deploy(chart_name="testapp", values_yaml=values_for_testapp(requests={"cpu": "500"}))
     settled = await d.wait_settled(workload, timeout=SETTLE_TIMEOUT)
 
     assert settled["deploymentState"] == "Error", settled
