@@ -61,6 +61,8 @@ KERNEL_TUNABLES = {
     "kernel/keys/root_maxbytes": "25000000",
     "net/ipv4/ip_forward": "1",
 }
+# What the node's mount namespace replaces (so a state dir there would be invisible to its daemons).
+SHADOWED_DIRS = (Path("/run"), Path("/var/run"), Path("/var/log"), Path("/var/lib"))
 # Start order; stop runs in reverse (the scheduler first, containerd last).
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-scheduler")
 
@@ -111,6 +113,9 @@ def start_real_node(
             "node binaries missing (run `devcluster prepare`): " + ", ".join(map(str, missing))
         )
     node_dir = state.state_dir / NODE_DIR
+    shadowed = [d for d in SHADOWED_DIRS if node_dir.resolve().is_relative_to(d)]
+    if shadowed:
+        raise ClusterError(f"the state dir must not be under {shadowed[0]}: the node's namespace hides it")
     ident = node_id(state.state_dir)
     real = RealNode(
         node_dir=str(node_dir),
