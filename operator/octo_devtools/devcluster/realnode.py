@@ -63,6 +63,8 @@ KERNEL_TUNABLES = {
 }
 # What the node's mount namespace replaces (so a state dir there would be invisible to its daemons).
 SHADOWED_DIRS = (Path("/run"), Path("/var/run"), Path("/var/log"), Path("/var/lib"))
+# A registered node with no daemon recorded yet is being started; older than this, it was abandoned.
+ABANDONED_AFTER_S = 600.0
 # Start order; stop runs in reverse (the scheduler first, containerd last).
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-scheduler")
 
@@ -125,13 +127,16 @@ def start_real_node(
         subnet="",
         containerd_socket=str(node_dir / "containerd" / "containerd.sock"),
     )
+    _sweep_quietly(say)
     state.real_node = asdict(real)
     state.save()  # from here on `down` knows what to clean up
+    _remember(real)
     for sub in ("containerd", "cni/net.d", "cni/ipam", "kubelet", "varlog", "varlib", "tunables", "images"):
         (node_dir / sub).mkdir(parents=True, exist_ok=True)
     real.subnet = _create_bridge(real.bridge)
     state.real_node = asdict(real)
     state.save()
+    _remember(real)
     _make_cgroup_root(real.cgroup_root)
     _write_containerd_config(node_dir, node)
     _write_cni_config(node_dir, real)
@@ -155,6 +160,7 @@ def start_real_node(
         real.binaries[component] = argv[0]  # nsenter execs it: the PID runs this binary
         state.real_node = asdict(real)
         state.save()
+        _remember(real)
         return process
 
     containerd = spawn(
@@ -178,6 +184,13 @@ def start_real_node(
     )
     _wait_node_ready(state, real, kubelet, ready_timeout)
     return real
+
+
+def _sweep_quietly(say: Callable[[str], None]) -> None:
+    try:
+        sweep_abandoned_nodes(say)
+    except ClusterError as error:  # someone else's leftovers must not stop this cluster
+        logger.warning("could not clean up an abandoned real node: %s", error)
 
 
 def _die_with_parent() -> None:
@@ -473,6 +486,50 @@ def _lift_not_ready_taint(rest: KubeRest, node: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The machine's list of real nodes: what a killed `up` or test run left behind is cleaned up by the next
+# real `up` (its daemons die with pytest, but the containers, the namespace, cgroups and bridge stay).
+
+
+def _registry() -> Path:
+    return cache_root() / "realnodes"
+
+
+def _remember(real: RealNode) -> None:
+    _registry().mkdir(parents=True, exist_ok=True)
+    entry = _registry() / (Path(real.node_dir).parent.name + "-" + real.bridge + ".json")
+    partial = entry.with_suffix(".partial")
+    partial.write_text(json.dumps(asdict(real)))
+    partial.replace(entry)
+
+
+def _forget(real: RealNode) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (_registry() / (Path(real.node_dir).parent.name + "-" + real.bridge + ".json")).unlink()
+
+
+def sweep_abandoned_nodes(progress: Callable[[str], None] | None = None) -> list[str]:
+    """Tear down real nodes whose daemons are all gone (their `up` or test run was killed)."""
+    swept = []
+    for entry in sorted(_registry().glob("*.json")) if _registry().is_dir() else []:
+        try:
+            real = RealNode(**json.loads(entry.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        alive = [n for n, pid in real.pids.items() if pid_is_running(pid, real.binaries.get(n))]
+        starting = not real.pids and time.time() - entry.stat().st_mtime < ABANDONED_AFTER_S
+        if alive or starting:
+            continue
+        if progress is not None:
+            progress(
+                f"devcluster: cleaning up an abandoned real node ({real.node_dir}, bridge {real.bridge})"
+            )
+        _stop_node(real, STOP_GRACE_S)
+        _forget(real)
+        swept.append(real.node_dir)
+    return swept
+
+
+# ---------------------------------------------------------------------------------------------------
 # Stop
 
 
@@ -481,6 +538,12 @@ def stop_real_node(state: ClusterState, grace: float = STOP_GRACE_S) -> list[int
     real = RealNode.from_state(state)
     if real is None:
         return []
+    stopped = _stop_node(real, grace)
+    _forget(real)
+    return stopped
+
+
+def _stop_node(real: RealNode, grace: float) -> list[int]:
     stopped = []
     for component in reversed(NODE_COMPONENTS):
         pid = real.pids.get(component)
