@@ -7,6 +7,7 @@ on fixed sleeps.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -156,3 +157,45 @@ def test_second_cluster_coexists_and_down_leaves_no_process_mount_cgroup_or_brid
     first = node_of(real_node_cluster)
     assert all(pid_is_running(pid, first.binaries[name]) for name, pid in first.pids.items())
     poll_until(lambda: Path(f"/sys/class/net/{first.bridge}").exists(), "the first bridge", timeout=1)
+
+
+@pytest.mark.slow
+def test_a_node_whose_daemons_died_with_a_killed_run_is_cleaned_up_by_the_next_sweep(
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "killed"
+    up = subprocess.run(
+        [*DEVCLUSTER, "--state-dir", str(state_dir), "up", "--node", "real"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        state = ClusterState.load(state_dir)
+        assert state is not None
+        node = realnode.RealNode.from_state(state)
+        assert node is not None
+        rest = KubeRest(state.server, state.token)
+        create_pod(rest, "default", app_pod("orphan", readiness=True))
+        wait_pod(rest, "default", "orphan", is_running_and_ready, "Running and Ready")
+        # what PR_SET_PDEATHSIG does to the daemons when pytest is SIGKILLed: containers and shims stay
+        for pid in node.pids.values():
+            os.kill(pid, signal.SIGKILL)
+        poll_until(lambda: not any(pid_is_running(pid) for pid in node.pids.values()), "the daemons gone", 30)
+        assert realnode._pids_in_cgroup(node.cgroup_root), "the container should outlive its kubelet"
+
+        swept = realnode.sweep_abandoned_nodes()
+
+        assert node.node_dir in swept
+        assert realnode.host_leftovers(state_dir) == []
+    finally:
+        down = subprocess.run(
+            [*DEVCLUSTER, "--state-dir", str(state_dir), "down"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert down.returncode == 0, down.stderr
