@@ -59,8 +59,8 @@ def up(
         if existing.node == node and is_healthy(existing):
             progress(f"devcluster: reusing the running cluster at {existing.server}")
             return UpResult(existing, Toolchain.from_cache(), reused=True)
-        if existing.node != node:
-            progress(f"devcluster: the recorded cluster has a {existing.node} node; replacing it")
+        if existing.node != node and is_healthy(existing):
+            progress(f"devcluster: the running cluster has a {existing.node} node; replacing it")
         else:
             progress("devcluster: the recorded cluster is not healthy; stopping what is left of it")
         stop_all(existing)
