@@ -35,6 +35,7 @@ from octo_devtools.devcluster.controlplane import (
     ClusterError,
     ClusterState,
     KubeRest,
+    _log_tail,
     free_loopback_ports,
     pid_is_running,
 )
@@ -42,6 +43,9 @@ from octo_devtools.devcluster.paths import NodeToolchain, cache_root
 
 logger = logging.getLogger(__name__)
 
+# Inside the node's mount namespace (its own tmpfs on /run): a unix socket path under a deep state dir
+# would pass the 104-byte limit, and two clusters' sockets never meet.
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 NODE_NAME = "localhost"  # must resolve to 127.0.0.1: the apiserver reaches the kubelet (logs, exec) by it
 NODE_DIR = "node"
 NODE_READY_TIMEOUT_S = 90.0
@@ -125,7 +129,7 @@ def start_real_node(
         cgroup_root=f"/octo-node-{ident}",
         bridge=f"octo{ident}",
         subnet="",
-        containerd_socket=str(node_dir / "containerd" / "containerd.sock"),
+        containerd_socket=CONTAINERD_SOCKET,
     )
     _sweep_quietly(say)
     state.real_node = asdict(real)
@@ -166,7 +170,9 @@ def start_real_node(
     containerd = spawn(
         "containerd", [str(node.containerd), "--config", str(node_dir / "containerd" / "config.toml")], True
     )
-    _wait_for_socket(Path(real.containerd_socket), containerd, state.state_dir, ready_timeout)
+    # The socket as seen from outside: through the daemon's own root in its mount namespace.
+    socket_path = Path(f"/proc/{containerd.pid}/root") / CONTAINERD_SOCKET.lstrip("/")
+    _wait_for_socket(socket_path, containerd, state.state_dir, ready_timeout)
     _import_images(node, real, node_dir / "images")
     say("devcluster: containerd is up with the local images; starting kubelet and kube-scheduler")
     kubelet = spawn("kubelet", _kubelet_argv(state, node, real), True)
@@ -365,7 +371,8 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], state_dir: Pa
     while True:
         if process.poll() is not None:
             raise ClusterError(
-                f"containerd exited with code {process.returncode}; see {state_dir}/logs/containerd.log"
+                f"containerd exited with code {process.returncode}; its log ends with:\n"
+                + _log_tail(state_dir, "containerd")
             )
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(path))
@@ -383,22 +390,27 @@ def _import_images(node: NodeToolchain, real: RealNode, directory: Path) -> None
         tarball = directory / name
         tarball.write_bytes(data)
         result = subprocess.run(
-            [
-                str(node.ctr),
-                "--address",
-                real.containerd_socket,
-                "-n",
-                "k8s.io",
-                "images",
-                "import",
-                str(tarball),
-            ],
+            [*ctr_argv(node, real), "images", "import", str(tarball)],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
             raise ClusterError(f"ctr images import {name} failed: {result.stderr.strip()}")
+
+
+def ctr_argv(node: NodeToolchain, real: RealNode) -> list[str]:
+    """`ctr` against this node's containerd (run in its mount namespace, where the socket is)."""
+    return [
+        "nsenter",
+        f"--mount={real.mntns}",
+        "--",
+        str(node.ctr),
+        "--address",
+        real.containerd_socket,
+        "-n",
+        "k8s.io",
+    ]
 
 
 def _kubelet_argv(state: ClusterState, node: NodeToolchain, real: RealNode) -> list[str]:
@@ -449,7 +461,8 @@ def _wait_node_ready(
     while True:
         if kubelet.poll() is not None:
             raise ClusterError(
-                f"kubelet exited with code {kubelet.returncode}; see {state.state_dir}/logs/kubelet.log"
+                f"kubelet exited with code {kubelet.returncode}; its log ends with:\n"
+                + _log_tail(state.state_dir, "kubelet")
             )
         status, body = rest.get(f"/api/v1/nodes/{real.name}")
         if status == 200 and _is_ready(body):
