@@ -281,9 +281,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
                     "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
-  address = "{c / "containerd.sock"}"
-[ttrpc]
-  address = "{c / "containerd.sock.ttrpc"}"
+  address = "{CONTAINERD_SOCKET}"
 [debug]
   level = "info"
 [plugins."io.containerd.internal.v1.opt"]
