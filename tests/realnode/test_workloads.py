@@ -91,7 +91,10 @@ async def test_missing_image_reports_err_image_pull_and_backoff_live_then_fails_
     progress = [text for method, text, _ in reports if method == PROGRESS]
     assert any("ErrImagePull" in text or "ImagePullBackOff" in text for text in progress), progress
     # the real kubelet's pull error (containerd could not resolve the registry) reaches the controller
-    assert any(f'Failed to pull image "{MISSING_REPOSITORY}:1.0"' in text for text in progress), progress
+    assert any(
+        "rpc error: code = Unknown desc = " in text and "registry.example.invalid" in text
+        for text in progress
+    ), progress
     assert [method for method, _, _ in reports].count(STATUS) == 1
     status = settled["statusMessage"]
     assert "stopped early (fail-fast)" in status
