@@ -87,7 +87,12 @@ async def check_controller(settings: Settings) -> str:
     )
     session = await HubSession.open(config, lambda target, arguments: None, token)
     await session.close()
-    auth = "with a token" if token else "anonymously"
+    if token:
+        auth = "with a token"
+    elif provider is not None:
+        auth = f"without a token: {provider.problem or 'none to be had'}"
+    else:
+        auth = "anonymously"
     return f"negotiate + handshake at {redact_url_tokens(options.url)} ({auth})"
 
 

@@ -114,7 +114,8 @@ class IngressAnnotation(_Section):
 class IngressSettings(_Section):
     class_name: str | None = Field(default=None, alias="classname")
     cluster_issuer: str | None = Field(default=None, alias="clusterissuer")
-    tls: bool = Field(default=False, alias="tls")
+    # None (unset) projects no ``ingress.tls``: the chart's own default applies, as upstream.
+    tls: bool | None = Field(default=None, alias="tls")
     annotations: list[IngressAnnotation] = Field(default_factory=list, alias="annotations")
 
     _annotations_by_index = field_validator("annotations", mode="before")(_indexed_list)

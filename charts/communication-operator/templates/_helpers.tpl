@@ -177,8 +177,10 @@ Optional settings are rendered only when set, so the operator's own defaults app
 - name: OPERATOR__INGRESS__CLUSTERISSUER
   value: {{ .clusterIssuer | quote }}
 {{- end }}
+{{- if kindIs "bool" .tls }}
 - name: OPERATOR__INGRESS__TLS
   value: {{ .tls | quote }}
+{{- end }}
 {{- range $index, $name := keys .annotations | sortAlpha }}
 - name: OPERATOR__INGRESS__ANNOTATIONS__{{ $index }}__NAME
   value: {{ $name | quote }}

@@ -50,7 +50,7 @@ _in_connected_hook: contextvars.ContextVar[bool] = contextvars.ContextVar("in_co
 
 
 class TokenProvider(Protocol):
-    async def get_token(self) -> str: ...
+    async def get_token(self) -> str | None: ...  # None: connect without a token (the provider warns)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,12 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
+class SecretMetadata:
+    uid: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ObjectRef:
     """Enough of an object to post an Event about it."""
 
@@ -143,11 +149,25 @@ class KubeObjects:
             raise
         return True
 
-    async def delete_secret(self, namespace: str, name: str) -> bool:
+    async def secret_metadata(self, namespace: str, name: str) -> SecretMetadata | None:
+        """The Secret's uid and labels (never its data), or None if there is none of that name."""
         try:
-            await self._core.delete_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+            secret = await self._core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
         except ApiException as exc:
             if exc.status == 404:
+                return None
+            raise
+        return SecretMetadata(uid=secret.metadata.uid or "", labels=dict(secret.metadata.labels or {}))
+
+    async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """True if deleted; False if gone or, with ``uid``, replaced by another object meanwhile."""
+        options: Any = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
+        try:
+            await self._core.delete_namespaced_secret(
+                name, namespace, body=options, _request_timeout=self._timeout
+            )
+        except ApiException as exc:
+            if exc.status == 404 or (uid and exc.status == 409):
                 return False
             raise
         return True

@@ -17,11 +17,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # while the operator was down.
 FINALIZER = f"{GROUP}/communication-operator"
 
-LABEL_TENANT = f"{GROUP}/tenant"
-LABEL_POOL_RT_ID = f"{GROUP}/pool-rt-id"
-LABEL_MANAGED_BY = f"{GROUP}/managed-by"
-MANAGED_BY = "communication-operator"
-
 POOL_RT_ID_PATTERN = r"^[a-f0-9]{24}$"
 
 

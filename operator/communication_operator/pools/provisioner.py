@@ -1,20 +1,25 @@
 """Central mode: the controller's ``PoolDeployedAsync``/``PoolUndeployedAsync`` become objects here.
 
 For a deployed pool the operator creates the broker connection secret ``{name}-octo-mesh-connection``
-and then the CommunicationPool ``{name}`` (``name = DnsName(tenantId-poolRtId)``) in the pool namespace;
-kopf then registers the pool like any other. Undeploy deletes the CommunicationPool first (its
-finalizer unregisters the pool) and then the secret. Everything is idempotent: an existing object is
-left as it is and a missing one is not an error.
+and then the CommunicationPool ``{name}`` (``name`` from :func:`~communication_operator.names.pool_cr_name`:
+upstream's ``DnsName(tenantId-poolRtId)`` when it fits, else hashed so pools never share a name) in the
+pool namespace; kopf then registers the pool like any other. Undeploy deletes the CommunicationPool
+first (its finalizer unregisters the pool) and then the secret. Everything is idempotent: an existing
+object is left as it is and a missing one is not an error. Objects without our managed-by label were
+not made by an operator and are never deleted or overwritten.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Protocol
 
 from communication_operator.contracts import DeployedPoolDto
+from communication_operator.kube.objects import EventType, ObjectRef, SecretMetadata
 from communication_operator.logs import log_context
+from communication_operator.names import NamingError, is_managed
 from communication_operator.pools.model import (
     API_VERSION,
     GROUP,
@@ -23,10 +28,21 @@ from communication_operator.pools.model import (
     POOL_RT_ID_PATTERN,
     VERSION,
     PoolKey,
+    PoolRef,
 )
 from communication_operator.pools.naming import broker_secret_name, pool_labels, pool_resource_name
+from communication_operator.pools.status import object_ref
 
 log = logging.getLogger(__name__)
+
+#: Log formats (pool key, namespace, reason) and the Event posted on an object holding a pool's name.
+NOT_PROVISIONED = "cannot create the CommunicationPool for pool %s in %s: %s"
+NAME_TAKEN = (
+    "cannot create the CommunicationPool for pool {pool}: {namespace}/{name} already exists for pool {holder}"
+)
+NAME_TAKEN_REASON = "PoolNameTaken"
+UNMANAGED_LEFT_ALONE = "leaving %s %s/%s of pool %s alone: it has no managed-by label, so it is not ours"
+UNMANAGED_KEPT = "pool %s: broker secret %s/%s exists without our managed-by label; it is used as it is"
 
 BROKER_USERNAME_KEY = "brokerusername"
 BROKER_PASSWORD_KEY = "brokerpassword"
@@ -53,7 +69,11 @@ class ProvisionerPort(Protocol):
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool: ...
 
-    async def delete_secret(self, namespace: str, name: str) -> bool: ...
+    async def secret_metadata(self, namespace: str, name: str) -> SecretMetadata | None: ...
+
+    async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> bool: ...
+
+    async def post_event(self, ref: ObjectRef, event_type: EventType, reason: str, message: str) -> None: ...
 
 
 class PoolProvisioner:
@@ -81,7 +101,9 @@ class PoolProvisioner:
 
         A pool that some CommunicationPool in the pool namespace already names (for instance one an
         administrator created by hand under another name) gets no second one. ``provisioned`` is that
-        set when the caller already listed it (the connect hook lists once for all pools).
+        set when the caller already listed it (the connect hook lists once for all pools). A pool whose
+        CommunicationPool cannot be created is logged as an error (and, when another object holds its
+        name, posted as a Warning Event on that object); the next reconnect tries again.
         """
         key = PoolKey(pool.tenant_id, pool.pool_rt_id)
         if not pool.tenant_id or not re.match(POOL_RT_ID_PATTERN, pool.pool_rt_id):
@@ -89,29 +111,29 @@ class PoolProvisioner:
                 "not provisioning pool %s: tenantId must be set and poolRtId be 24 lower-case hex digits", key
             )
             return False
+        try:
+            name = pool_resource_name(key)
+        except NamingError as exc:
+            log.error(NOT_PROVISIONED, key, self.namespace, exc, extra=self._context(key, ""))
+            return False
         if provisioned is None:
             provisioned = await self.provisioned_pools()
         if key in provisioned:
             log.debug("pool %s already has a CommunicationPool in %s", key, self.namespace)
             return False
-        name = pool_resource_name(key)
         existing = await self._kube.get_custom(GROUP, VERSION, PLURAL, self.namespace, name)
         if existing is not None:
-            if (existing.get("metadata") or {}).get("deletionTimestamp"):
-                log.warning(
-                    "pool %s was deployed again while %s/%s is still being deleted; "
-                    "it is created at the next reconnect",
-                    key,
-                    self.namespace,
-                    name,
-                )
-            else:
-                log.debug("pool %s is already provisioned as %s/%s", key, self.namespace, name)
-            return False
+            return await self._name_taken(key, name, existing)
         secret_created = await self._kube.create_secret(self.namespace, self._secret_body(key, name))
-        created = await self._kube.create_custom(
-            GROUP, VERSION, PLURAL, self.namespace, self._pool_body(key, name)
-        )
+        if not secret_created:
+            await self._check_existing_secret(key, name)
+        try:
+            created = await self._kube.create_custom(
+                GROUP, VERSION, PLURAL, self.namespace, self._pool_body(key, name)
+            )
+        except Exception as exc:
+            log.error(NOT_PROVISIONED, key, self.namespace, api_reason(exc), extra=self._context(key, name))
+            return False
         log.info(
             "provisioned pool %s as %s/%s (secret %s, resource %s)",
             key,
@@ -124,25 +146,93 @@ class PoolProvisioner:
         return created
 
     async def pool_undeployed(self, tenant_id: str, pool_rt_id: str) -> bool:
-        """Delete the pool's CommunicationPool, then its secret; True if anything was deleted."""
+        """Delete the pool's CommunicationPool(s), then their secrets; True if anything was deleted.
+
+        Only objects that carry our managed-by label are deleted; anything else of the same name (a
+        Secret an administrator made, a hand-made CommunicationPool) is left alone and logged.
+        Besides the name :func:`pool_resource_name` gives, every managed CommunicationPool whose spec
+        names the pool is removed (one created under upstream's truncated name, for instance).
+        """
         key = PoolKey(tenant_id, pool_rt_id)
         try:
-            name = pool_resource_name(key)
-        except ValueError:
-            log.warning("ignoring undeploy of pool %s: no usable resource name", key)
+            computed = pool_resource_name(key)
+        except NamingError as exc:
+            log.warning("ignoring undeploy of pool %s: %s", key, exc)
             return False
-        pool_deleted = await self._kube.delete_custom(GROUP, VERSION, PLURAL, self.namespace, name)
-        secret_deleted = await self._kube.delete_secret(self.namespace, broker_secret_name(name))
+        deleted = await self._unprovision(key, computed)
+        for name in await self._other_pool_names(key, computed):
+            deleted = await self._unprovision(key, name) or deleted
+        return deleted
+
+    async def _unprovision(self, key: PoolKey, name: str) -> bool:
+        existing = await self._kube.get_custom(GROUP, VERSION, PLURAL, self.namespace, name)
+        if existing is not None and not is_managed((existing.get("metadata") or {}).get("labels")):
+            log.warning(UNMANAGED_LEFT_ALONE, "CommunicationPool", self.namespace, name, key)
+            return False
+        pool_deleted = existing is not None and await self._kube.delete_custom(
+            GROUP, VERSION, PLURAL, self.namespace, name
+        )
+        secret_deleted = await self._delete_managed_secret(key, name)
         log.info(
             "unprovisioned pool %s (%s/%s: resource %s, secret %s)",
             key,
             self.namespace,
             name,
             "deleted" if pool_deleted else "absent",
-            "deleted" if secret_deleted else "absent",
+            "deleted" if secret_deleted else "absent or not ours",
             extra=self._context(key, name),
         )
         return pool_deleted or secret_deleted
+
+    async def _other_pool_names(self, key: PoolKey, computed: str) -> list[str]:
+        """Managed CommunicationPools of ``key`` under another name (upstream's truncated one, say)."""
+        return [
+            str(item["metadata"]["name"])
+            for item in await self._kube.list_custom(GROUP, VERSION, PLURAL, self.namespace)
+            if (item.get("metadata") or {}).get("name") not in (None, computed)
+            and _spec_key(item.get("spec")) == key
+            and is_managed(item["metadata"].get("labels"))
+        ]
+
+    async def _delete_managed_secret(self, key: PoolKey, pool_name: str) -> bool:
+        secret_name = broker_secret_name(pool_name)
+        found = await self._kube.secret_metadata(self.namespace, secret_name)
+        if found is None:
+            return False
+        if not is_managed(found.labels):
+            log.warning(UNMANAGED_LEFT_ALONE, "Secret", self.namespace, secret_name, key)
+            return False
+        # The uid precondition: a Secret someone put there since we looked is not deleted either.
+        return await self._kube.delete_secret(self.namespace, secret_name, uid=found.uid or None)
+
+    async def _check_existing_secret(self, key: PoolKey, name: str) -> None:
+        secret_name = broker_secret_name(name)
+        found = await self._kube.secret_metadata(self.namespace, secret_name)
+        if found is not None and not is_managed(found.labels):
+            log.warning(UNMANAGED_KEPT, key, self.namespace, secret_name)
+
+    async def _name_taken(self, key: PoolKey, name: str, existing: Any) -> bool:
+        metadata = existing.get("metadata") or {}
+        if metadata.get("deletionTimestamp"):
+            log.warning(
+                "pool %s was deployed again while %s/%s is still being deleted; "
+                "it is created at the next reconnect",
+                key,
+                self.namespace,
+                name,
+            )
+        elif _spec_key(existing.get("spec") or {}) not in (None, key):
+            holder = _spec_key(existing.get("spec") or {})
+            message = NAME_TAKEN.format(pool=key, namespace=self.namespace, name=name, holder=holder)
+            log.error(message, extra=self._context(key, name))
+            ref = PoolRef(self.namespace, name, str(metadata.get("uid") or ""))
+            try:
+                await self._kube.post_event(object_ref(ref), EventType.WARNING, NAME_TAKEN_REASON, message)
+            except Exception as exc:
+                log.warning("could not post event %s on %s: %s", NAME_TAKEN_REASON, ref, exc)
+        else:
+            log.debug("pool %s is already provisioned as %s/%s", key, self.namespace, name)
+        return False
 
     def _context(self, key: PoolKey, name: str) -> dict[str, str]:
         return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=self.namespace, name=name)
@@ -170,3 +260,26 @@ class PoolProvisioner:
                 BROKER_PASSWORD_KEY: self._broker_password,
             },
         }
+
+
+def _spec_key(spec: Any) -> PoolKey | None:
+    if isinstance(spec, dict) and spec.get("tenantId") and spec.get("poolRtId"):
+        return PoolKey(str(spec["tenantId"]), str(spec["poolRtId"]))
+    return None
+
+
+def api_reason(exc: Exception) -> str:
+    """What the API server said (``HTTP 422: <message>``), else the exception text."""
+    status = getattr(exc, "status", None)
+    body = getattr(exc, "body", None)
+    if status is not None:
+        message = ""
+        if isinstance(body, (str, bytes)):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                message = str(parsed.get("message") or "")
+        return f"HTTP {status}: {message or getattr(exc, 'reason', '') or 'error'}"
+    return str(exc) or type(exc).__name__

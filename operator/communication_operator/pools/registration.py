@@ -162,6 +162,7 @@ class PoolRegistrationService:
         what happened, and the connect hook or the retry loop finishes the job later.
         """
         self._status.seed(ref, current_status)
+        self._status.begin(ref, generation)  # "In Progress" while the registration is under way (§2.3)
         entry, released = self.registry.claim(ref, spec.key, generation)
         self._track_phase(entry.key)
         if released is not None:

@@ -1,8 +1,10 @@
 """What a pool's registration came to, and how that shows on the CommunicationPool.
 
-``status.communicationStatus`` keeps the upstream strings ("In Progress", "Registered",
-"Failed: <message>"); ``phase`` and the kstatus-style ``Ready``/``Registered`` conditions say the same
-for tools. Every change of the ``Registered`` condition is also posted as a Kubernetes Event.
+``status.communicationStatus`` keeps the upstream strings (octo-spec §2.3): "In Progress" while a
+registration is under way (written before the first registration of a new object, and while the
+controller cannot be reached), "Registered" once the controller accepted it, "Failed: <message>" when
+it refused or the call failed. ``phase`` and the kstatus-style ``Ready``/``Registered`` conditions
+say the same for tools. Every change of the ``Registered`` condition is also posted as a Kubernetes Event.
 
 :class:`PoolStatusWriter` writes in the background: callers publish an outcome and move on, so a
 resync of a thousand pools never waits for a thousand API round trips. Outcomes for one object are
@@ -37,6 +39,7 @@ class Reason(StrEnum):
     """Condition and Event reasons."""
 
     REGISTERED = "Registered"
+    REGISTERING = "Registering"  # the first registration of a new object is under way (no Event)
     CONTROLLER_UNAVAILABLE = "ControllerUnavailable"
     REGISTRATION_REFUSED = "RegistrationRefused"
     REGISTRATION_ERROR = "RegistrationError"
@@ -46,6 +49,8 @@ class Reason(StrEnum):
 
 COMMUNICATION_STATUS_IN_PROGRESS = "In Progress"
 COMMUNICATION_STATUS_REGISTERED = "Registered"
+COMMUNICATION_STATUS_FAILED = "Failed: {message}"
+REGISTERING_MESSAGE = "Registering the pool with the Communication Controller"
 
 
 def utc_now() -> datetime:
@@ -68,6 +73,10 @@ class RegistrationOutcome:
         return cls(
             RegistrationState.REGISTERED, Reason.REGISTERED, "The Communication Controller accepted the pool"
         )
+
+    @classmethod
+    def in_progress(cls) -> RegistrationOutcome:
+        return cls(RegistrationState.PENDING, Reason.REGISTERING, REGISTERING_MESSAGE)
 
     @classmethod
     def unavailable(cls, detail: str = "") -> RegistrationOutcome:
@@ -96,7 +105,7 @@ class RegistrationOutcome:
             return COMMUNICATION_STATUS_REGISTERED
         if self.state is RegistrationState.PENDING:
             return COMMUNICATION_STATUS_IN_PROGRESS
-        return f"Failed: {self.message}"
+        return COMMUNICATION_STATUS_FAILED.format(message=self.message)
 
     @property
     def event_type(self) -> EventType:
@@ -209,6 +218,15 @@ class PoolStatusWriter:
         if ref not in self._written and status:
             self._written[ref] = dict(status)
 
+    def begin(self, ref: PoolRef, generation: int | None) -> None:
+        """Show "In Progress" on an object that has no status yet, before its registration is tried.
+
+        Objects that already show an outcome keep it until the new one is known (no flapping on a
+        resync). Coalescing still applies: an outcome published before this is written replaces it.
+        """
+        if ref not in self._written and ref not in self._pending:
+            self.publish(ref, RegistrationOutcome.in_progress(), generation)
+
     def forget(self, ref: PoolRef) -> None:
         self._written.pop(ref, None)
         self._pending.pop(ref, None)
@@ -281,5 +299,7 @@ class PoolStatusWriter:
                 return
             break
         self._written[ref] = status
-        if _registered_condition(status) != _registered_condition(previous):
+        if outcome.reason is not Reason.REGISTERING and _registered_condition(
+            status
+        ) != _registered_condition(previous):
             await self.post_event(ref, outcome.event_type, str(outcome.reason), outcome.event_message)

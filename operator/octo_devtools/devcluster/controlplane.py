@@ -335,64 +335,59 @@ def start_local_cluster(
         started_at=time.time(),
     )
     processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def spawn(component: str) -> None:
-        processes[component] = _spawn(component, argv[component], logs, die_with_parent)
-        state.pids[component] = processes[component].pid
-        state.binaries[component] = argv[component][0]
-        state.save()  # saved after each spawn so `down` can clean up even a half-started cluster
-
     try:
         deadline = time.monotonic() + ready_timeout
-        spawn("etcd")
-        spawn("kube-apiserver")
-        say(f"devcluster: started etcd and kube-apiserver; waiting for {server}")
-        _wait_apiserver_ready(state, processes, deadline)
-        # Only now: kube-controller-manager gives up (exit 255) when the apiserver's /healthz is not
-        # ok within its own short wait, which a loaded machine can exceed during the apiserver's start.
-        spawn("kube-controller-manager")
-        _wait_controllers_working(state, processes, deadline)
+        for component in COMPONENTS:
+            if component == "kube-controller-manager":
+                # It gives up when the apiserver is not healthy within its own ~10 s, which a loaded
+                # machine (several clusters starting at once) exceeds; start it once the apiserver is.
+                _wait_until_working(state, processes, deadline - time.monotonic(), apiserver_only=True)
+            processes[component] = _spawn(component, argv[component], logs, die_with_parent)
+            state.pids[component] = processes[component].pid
+            state.binaries[component] = argv[component][0]
+            state.save()  # saved after each spawn so `down` can clean up even a half-started cluster
+        say(f"devcluster: started etcd, kube-apiserver and kube-controller-manager; waiting for {server}")
+        _wait_until_working(state, processes, max(deadline - time.monotonic(), 1.0))
     except BaseException:
         stop_cluster(state)
         raise
     return state
 
 
-def _check_alive(state: ClusterState, processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    for component, process in processes.items():
-        code = process.poll()
-        if code is not None:
-            raise ClusterError(
-                f"{component} exited with code {code} during startup; its log "
-                f"({state.state_dir / 'logs' / (component + '.log')}) ends with:\n"
-                + _log_tail(state.state_dir, component),
-            )
-
-
-def _wait_apiserver_ready(
-    state: ClusterState, processes: dict[str, subprocess.Popen[bytes]], deadline: float
+def _wait_until_working(
+    state: ClusterState,
+    processes: dict[str, subprocess.Popen[bytes]],
+    timeout: float,
+    *,
+    apiserver_only: bool = False,
 ) -> None:
     rest = KubeRest(state.server, state.token)
-    timeout = deadline - time.monotonic()
+    deadline = time.monotonic() + timeout
+
+    def check_alive() -> None:
+        for component, process in processes.items():
+            code = process.poll()
+            if code is not None:
+                raise ClusterError(
+                    f"{component} exited with code {code} during startup; its log "
+                    f"({state.state_dir / 'logs' / (component + '.log')}) ends with:\n"
+                    + _log_tail(state.state_dir, component),
+                )
+
     while not rest.is_ready():
-        _check_alive(state, processes)
+        check_alive()
         if time.monotonic() > deadline:
             raise ClusterError(
                 f"kube-apiserver did not answer /readyz within {timeout:.0f} s; its log ends with:\n"
                 + _log_tail(state.state_dir, "kube-apiserver"),
             )
         time.sleep(0.1)
-
-
-def _wait_controllers_working(
-    state: ClusterState, processes: dict[str, subprocess.Popen[bytes]], deadline: float
-) -> None:
-    rest = KubeRest(state.server, state.token)
-    timeout = deadline - time.monotonic()
+    if apiserver_only:
+        return
     # The serviceaccount controller creating `default/default` shows kube-controller-manager is
     # connected and running its controllers (Deployment -> ReplicaSet -> Pod needs it).
     while rest.get("/api/v1/namespaces/default/serviceaccounts/default")[0] != 200:
-        _check_alive(state, processes)
+        check_alive()
         if time.monotonic() > deadline:
             raise ClusterError(
                 "kube-controller-manager did not create the default ServiceAccount within "

@@ -15,7 +15,7 @@ from typing import Any
 
 from communication_operator.contracts import DeployedPoolDto, ServerMethod
 from communication_operator.hub import HubError, NotConnected
-from communication_operator.kube.objects import EventType, ObjectRef
+from communication_operator.kube.objects import EventType, ObjectRef, SecretMetadata
 
 
 class FakeHub:
@@ -118,7 +118,18 @@ class FakeKube:
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         return self._create("secrets", namespace, body)
 
-    async def delete_secret(self, namespace: str, name: str) -> bool:
+    async def secret_metadata(self, namespace: str, name: str) -> SecretMetadata | None:
+        found = self.objects.get(("secrets", namespace, name))
+        if found is None:
+            return None
+        metadata = found.get("metadata") or {}
+        return SecretMetadata(uid=str(metadata.get("uid") or ""), labels=dict(metadata.get("labels") or {}))
+
+    async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        found = self.objects.get(("secrets", namespace, name))
+        if uid and found is not None and (found.get("metadata") or {}).get("uid") != uid:
+            self.log.append(f"delete secrets {namespace}/{name} refused: uid precondition")
+            return False
         return self._delete("secrets", namespace, name)
 
     async def post_event(self, ref: ObjectRef, event_type: EventType, reason: str, message: str) -> None:

@@ -7,11 +7,10 @@ import json
 import pytest
 
 from communication_operator.contracts import OperatorDeployedPoolReportDto
+from communication_operator.names import dns_name, label_value
 from communication_operator.pools import CommunicationPoolSpec, PoolKey
 from communication_operator.pools.naming import (
     broker_secret_name,
-    dns_name,
-    label_value,
     pool_labels,
     pool_resource_name,
 )

@@ -16,7 +16,6 @@ from communication_operator.workloads.naming import (
     dns_name,
     is_dns_label,
     label_value,
-    pool_cr_name,
     release_labels,
     release_name,
     release_secret_name,
@@ -142,18 +141,6 @@ def test_secret_name_of_a_long_release_is_short_valid_and_distinct() -> None:
         assert is_dns_label(secret), secret
         assert secret.endswith("-octo-secrets")
     assert len(set(secrets)) == len(secrets)
-
-
-@pytest.mark.parametrize(
-    ("tenant", "pool", "expected"),
-    [
-        ("acme", RT_ID, f"acme-{RT_ID}"),
-        ("Acme Corp", RT_ID, f"acme-corp-{RT_ID}"),
-        ("t" * 40, RT_ID, ("t" * 40 + "-" + RT_ID)[:53]),  # upstream truncation kept for CR names
-    ],
-)
-def test_pool_cr_name_is_upstreams(tenant: str, pool: str, expected: str) -> None:
-    assert pool_cr_name(tenant, pool) == expected
 
 
 def test_release_labels() -> None:
