@@ -123,7 +123,8 @@ async def run(deploys: int, node: NodeKind = "fake") -> dict[str, Any]:
         async with running_simulator(SimulatorOptions()) as sim:
             pool = await sim.admin.create_pool(TENANT, "site", "Edge")
             hub = HubConnection(HubOptions(url=sim.base_url))
-            policy = FailFastPolicy(hard_image_pull_grace_seconds=2.0)
+            # The real kubelet shows ImagePullBackOff about 10 s after ErrImagePull: fail fast after it.
+            policy = FailFastPolicy(hard_image_pull_grace_seconds=2.0 if node == "fake" else 20.0)
 
             def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
                 return ReleaseWatcher(api, ns, release, sink, policy=policy, secrets=secrets)
