@@ -25,6 +25,7 @@ PROGRESS = ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS
 STATUS = ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS
 MISSING_REPOSITORY = "registry.example.invalid/missing"
 SETTLE_TIMEOUT = NODE_HELM_TIMEOUT + 30
+LEAKED_SECRET = "s3cret-pr1nted-by-the-app"
 
 
 async def release_pods(api: client.ApiClient, namespace: str, release: str) -> list[client.V1Pod]:
@@ -171,3 +172,32 @@ async def test_undeploy_removes_the_real_containers(
 
     await eventually(containers_gone, timeout=90, interval=0.5, what="the pod's processes and object gone")
     assert (await d.state_of(workload))["deploymentState"] == "Undeployed"
+
+
+async def test_real_failure_messages_reach_the_controller_redacted_and_bounded(
+    node_deployer: NodeDeployerFactory, node_api: client.ApiClient
+) -> None:
+    """The container prints a secret-flagged value; the real kubelet puts its log tail into the
+    termination message. Nothing the controller receives may contain it."""
+    d = await node_deployer()
+
+    workload = await d.deploy(
+        chart_name="testapp",
+        values_yaml=values_for_testapp("exit", "1") + "messageFromSecret:\n  enabled: true\n",
+        values=[{"path": "config.password", "value": LEAKED_SECRET, "isSecret": True}],
+    )
+    settled = await d.wait_settled(workload, timeout=SETTLE_TIMEOUT)
+
+    assert settled["deploymentState"] == "Error", settled
+    (pod,) = await release_pods(node_api, d.namespace, d.release(workload))
+    termination = pod.status.container_statuses[0].last_state.terminated
+    assert LEAKED_SECRET in termination.message  # the real kubelet did carry it
+    reports = await d.reports(workload)
+    assert reports
+    for _, text, _ in reports:
+        assert LEAKED_SECRET not in text
+        assert len(text) <= 4000
+    assert LEAKED_SECRET not in settled["statusMessage"]
+    # ... and the real message did travel, masked
+    texts = [text for _, text, _ in reports] + [settled["statusMessage"]]
+    assert any("testapp: exiting with code 1: ***" in text for text in texts), texts

@@ -29,7 +29,7 @@ _EPOCH = 0
 TESTAPP_SCRIPT = """#!/bin/sh
 # octo-testapp: what a real-node test asks a container to do (the image's entrypoint).
 #   serve [PORT]           HTTP on PORT (default 8080): / and /healthz answer 200
-#   exit CODE [SECONDS]    run SECONDS (default 0), then exit with CODE
+#   exit CODE [SECONDS]    run SECONDS (default 0), then exit with CODE (saying $TESTAPP_MESSAGE, if set)
 #   crash [SECONDS]        serve for SECONDS (default 1), then die with a fatal error (exit 1)
 #   alloc MIB              allocate and touch MIB MiB in one buffer, then idle (over the limit: OOMKilled)
 #   sleep                  idle until killed
@@ -41,7 +41,7 @@ case "$cmd" in
     exec httpd -f -v -p "${1:-8080}" -h /www ;;
   exit)
     sleep "${2:-0}"
-    echo "testapp: exiting with code ${1:-0}"
+    echo "testapp: exiting with code ${1:-0}${TESTAPP_MESSAGE:+: $TESTAPP_MESSAGE}"
     exit "${1:-0}" ;;
   crash)
     httpd -f -p 8080 -h /www &
