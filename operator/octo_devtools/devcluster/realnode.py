@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 # Inside the node's mount namespace (its own tmpfs on /run): a unix socket path under a deep state dir
 # would pass the 104-byte limit, and two clusters' sockets never meet.
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+KUBELET_ROOT = Path("/var/lib/kubelet")
 NODE_NAME = "localhost"  # must resolve to 127.0.0.1: the apiserver reaches the kubelet (logs, exec) by it
 NODE_DIR = "node"
 NODE_READY_TIMEOUT_S = 90.0
@@ -135,7 +136,7 @@ def start_real_node(
     state.real_node = asdict(real)
     state.save()  # from here on `down` knows what to clean up
     _remember(real)
-    for sub in ("containerd", "cni/net.d", "cni/ipam", "kubelet", "varlog", "varlib", "tunables", "images"):
+    for sub in ("containerd", "cni/net.d", "cni/ipam", "varlog", "varlib", "tunables", "images"):
         (node_dir / sub).mkdir(parents=True, exist_ok=True)
     real.subnet = _create_bridge(real.bridge)
     state.real_node = asdict(real)
@@ -412,9 +413,10 @@ def ctr_argv(node: NodeToolchain, real: RealNode) -> list[str]:
 
 
 def _kubelet_argv(state: ClusterState, node: NodeToolchain, real: RealNode) -> list[str]:
-    node_dir = Path(real.node_dir)
     port, healthz_port = free_loopback_ports(2)
-    root = node_dir / "kubelet"
+    # Its default, seen inside the namespace (node/varlib/kubelet on the host): the kubelet makes unix
+    # sockets there, and under a deep state dir their paths would pass the 104-byte limit.
+    root = KUBELET_ROOT
     return [
         str(node.kubelet),
         f"--kubeconfig={state.kubeconfig}",
