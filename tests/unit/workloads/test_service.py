@@ -7,6 +7,7 @@ concurrency bound are exercised for real; the integration tests repeat the key c
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -305,7 +306,7 @@ async def test_helm_failure_reports_error_with_diagnostics_after_the_last_progre
     (status,) = harness.hub.statuses()
     assert status.success is False
     assert status.status_message == (
-        "helm upgrade --install failed with exit code 1. stderr: "
+        f"helm upgrade --install {RELEASE} failed with exit code 1. stderr: "
         "Error: UPGRADE FAILED: context deadline exceeded"
         "\n\nPod diagnostics:\nImagePullBackOff: pod x container web: Back-off pulling image"
     )
@@ -337,7 +338,7 @@ async def test_a_fatal_signal_stops_helm_early_and_fails_with_the_cause(harness:
     assert status.success is False
     assert status.status_message is not None
     assert status.status_message.startswith(
-        f"helm upgrade --install of {RELEASE} stopped early (fail-fast) instead of waiting up to 60 s: "
+        f"helm upgrade --install {RELEASE} stopped early (fail-fast) instead of waiting up to 60 s: "
         "ImagePullBackOff: pod web-1 container web: manifest unknown"
     )
     assert status.status_message.endswith(
@@ -463,7 +464,7 @@ async def test_unreachable_repository_fails_naming_the_repository(harness: Harne
 
     (status,) = harness.hub.statuses()
     assert status.status_message == (
-        f"Chart repository {REPO}: helm repo add failed with exit code 1. stderr: "
+        f"helm repo add {ALIAS} failed with exit code 1. stderr: "
         'Error: looks like "https://charts.example/stable" is not a valid chart repository'
     )
     assert "upgrade" not in harness.fake.ops()
@@ -479,7 +480,9 @@ async def test_dry_run_failure_skips_the_real_upgrade(harness: Harness) -> None:
 
     (status,) = harness.hub.statuses()
     assert status.status_message is not None
-    assert status.status_message.startswith("helm upgrade --install --dry-run=server failed with exit code 1")
+    assert status.status_message.startswith(
+        f"helm upgrade --install --dry-run=server {RELEASE} failed with exit code 1"
+    )
     assert "upgrade" not in harness.fake.ops()
     assert harness.watchers == []
 
@@ -596,6 +599,39 @@ async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness
     assert harness.fake.stdin("repo-add") == "url-pa55word"
     for text in harness.hub.texts():
         assert "url-pa55word" not in text
+
+
+@pytest.mark.parametrize(
+    "repository_url",
+    [
+        "https://bot:pa55/word-xyz@charts.example/stable",  # '/' ends the authority: "port" pa55
+        "https://bot:pa55#word-xyz@charts.example/stable",  # '#' starts a fragment
+        "https://bot:pa55?word-xyz@charts.example/stable",  # '?' starts a query
+        "https://bot:pa55word-xyz@charts.example:99999/stable",  # port out of range
+        "https://bot:pa55word-xyz@charts.example:http/stable",  # port not a number
+        "ftp://bot:pa55word-xyz@charts.example/stable",  # unsupported scheme
+        "bot:pa55word-xyz@charts.example/stable",  # no scheme at all
+        "https://bot:pa55word-xyz@charts.example/a b",  # whitespace
+        " https://bot:pa55word-xyz@charts.example/stable",  # surrounding whitespace
+    ],
+)
+async def test_an_invalid_repository_url_is_refused_without_its_password(
+    harness: Harness, repository_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await harness.deploy(repository_url=repository_url)
+    await harness.settle()
+
+    (status,) = harness.hub.statuses()
+    assert status.success is False
+    assert status.status_message is not None
+    assert status.status_message.startswith("Invalid workload: ")
+    assert "bot:***@" in status.status_message or "repositoryUrl is blank" in status.status_message
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for text in (*harness.hub.texts(), logged):
+        assert "pa55" not in text
+        assert "word-xyz" not in text
+    assert harness.fake.calls() == []
 
 
 def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
