@@ -39,8 +39,13 @@ UNSUPPORTED_WORKLOAD_TYPE = (
     "(supported: 0 Adapter, 1 Application)"
 )
 INVALID_FIELD = "field '{field}': {message}"
+#: Ends the list of a push's problems past :data:`MAX_PROBLEMS` (a list of a thousand bad overrides).
+MORE_PROBLEMS = "and {count} more problems"
+MAX_PROBLEMS = 20
 
 _SHOWN_VALUE_LIMIT = 40
+#: Characters of a field's location (it may name a map's key, which comes from outside) in a problem.
+_SHOWN_LOCATION_LIMIT = 100
 # Control, format (bidi overrides, zero-width) and lone surrogates: never part of an identifier.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
@@ -100,7 +105,10 @@ def validation_problems(error: ValidationError) -> list[str]:
         elif location in ("tenantId", "poolRtId", "workloadRtId") and value is None:
             continue  # reported by id_problems
         else:
-            problems.append(INVALID_FIELD.format(field=location, message=detail["msg"]))
+            field = redact_and_bound(location, _SHOWN_LOCATION_LIMIT, keep_end=False)
+            problems.append(INVALID_FIELD.format(field=field, message=detail["msg"]))
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [MORE_PROBLEMS.format(count=len(problems) - MAX_PROBLEMS)]
     return problems
 
 
