@@ -44,6 +44,7 @@ from communication_operator.pools import (
 from communication_operator.settings import Settings
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
+from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.service import (
     WorkloadService,
     bind_workloads_to_hub,
@@ -148,7 +149,8 @@ async def build_context(
     workload_service = build_workload_service(
         settings, hub, kube.api, kubeconfig=kubeconfig, kube_context=kube_context, metrics=metrics
     )
-    bind_workloads_to_hub(hub, workload_service)
+    scale = ScaleHandler(workload_service, hub, KubeReplicaPatcher(kube.api), metrics=metrics)
+    bind_workloads_to_hub(hub, workload_service, scale)
     if workloads is None:
         workloads = HelmReleaseWorkloads(kube.api, settings.pool_namespace)
     registration = PoolRegistrationService(

@@ -80,6 +80,7 @@ from communication_operator.workloads.watcher import ProgressSink, WatcherFactor
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
     from communication_operator.settings import Settings
+    from communication_operator.workloads.scale import ScaleHandler
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +182,14 @@ class DeployFailed(Exception):
 class _Run:
     """The latest scheduled helm work for one release."""
 
-    kind: str  # "deploy" or "undeploy"
+    kind: str  # "deploy", "undeploy" or "scale" (workloads/scale.py)
     workload_rt_id: str
     task: asyncio.Task[None]
     dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
     context: dict[str, str] = field(default_factory=dict)  # log context (tenant, pool, workload, release)
     predecessors: tuple[asyncio.Task[None], ...] = ()  # earlier runs of the release this one waits for
+    behind: _Run | None = None  # the run a scale was queued behind (a newer deploy cancels that one)
 
     def cancel_once(self, reason: str) -> None:
         # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
@@ -326,6 +328,19 @@ class WorkloadService:
     def busy_releases(self) -> list[str]:
         return sorted(self._runs)
 
+    def schedule_scale(
+        self, release: str, workload_rt_id: str, work: Callable[[], Awaitable[None]], context: dict[str, str]
+    ) -> bool:
+        """Queue a scale behind every run of ``release`` (workloads/scale.py); False while shutting down."""
+        if self._closing:
+            return False
+        self._schedule(release, "scale", workload_rt_id, work, context)
+        return True
+
+    def namespace_for(self, workload_type: int) -> str:
+        """The namespace a workload's release lives in."""
+        return self.options.namespace
+
     # -- scheduling -----------------------------------------------------------------------------------
 
     def _schedule(
@@ -338,13 +353,19 @@ class WorkloadService:
         dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
-        if previous is not None:
+        # A scale cancels nothing and is never cancelled by a newer run: its ack is awaited.
+        superseded = _last_helm_run(previous) if kind != "scale" else None
+        if superseded is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
-            if not previous.task.done():
+            if not superseded.task.done():
                 log.info(
-                    "release %s: %s %s; stopping it", release, previous.kind, reason, extra=previous.context
+                    "release %s: %s %s; stopping it",
+                    release,
+                    superseded.kind,
+                    reason,
+                    extra=superseded.context,
                 )
-            previous.cancel_once(reason)
+            superseded.cancel_once(reason)
 
         # Every earlier run still going, not just the latest: a queued run cancelled before its
         # predecessor's helm has stopped ends at once, and its successor must still wait for that helm.
@@ -359,11 +380,14 @@ class WorkloadService:
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
         run = _Run(kind, workload_rt_id, task, dto, context=context, predecessors=predecessors)
+        if kind == "scale" and previous is not None and not previous.task.done():
+            run.behind = previous
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
             if self._runs.get(release) is run:
                 del self._runs[release]
+            run.behind = None
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s of release %s crashed", kind, release, exc_info=task.exception(), extra=context)
 
@@ -752,6 +776,13 @@ class _UpgradeArgs:
     secrets: frozenset[str]
 
 
+def _last_helm_run(run: _Run | None) -> _Run | None:
+    """The newest deploy or undeploy at or behind ``run``, skipping queued scales."""
+    while run is not None and run.kind == "scale":
+        run = run.behind
+    return run
+
+
 def workload_context(
     dto: WorkloadDeployedDto | WorkloadUndeployedDto, release: str | None = None
 ) -> dict[str, str]:
@@ -899,9 +930,13 @@ class PushSource(Protocol):
     def on(self, method: Any, handler: Callable[..., Awaitable[None]]) -> None: ...
 
 
-def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
+def bind_workloads_to_hub(
+    hub: PushSource, service: WorkloadService, scale: ScaleHandler | None = None
+) -> None:
     """Route the controller's workload pushes to the service."""
     from communication_operator.contracts import ClientMethod
 
     hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
     hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+    if scale is not None:
+        hub.on(ClientMethod.SCALE_WORKLOAD, scale.on_scale_workload)

@@ -103,6 +103,7 @@ class AdminApi:
             web.post("/admin/workloads", self._guard(self.create_workload)),
             web.post("/admin/workloads/{workloadRtId}/deploy", self._guard(self.deploy_workload)),
             web.post("/admin/workloads/{workloadRtId}/undeploy", self._guard(self.undeploy_workload)),
+            web.post("/admin/workloads/{workloadRtId}/scale", self._guard(self.scale_workload)),
             web.post("/admin/tenants/{tenantId}/pre-update", self._guard(self.pre_update)),
             web.post("/admin/push", self._guard(self.push)),
             web.get("/admin/state", self._guard(self.get_state)),
@@ -171,6 +172,7 @@ class AdminApi:
                 ),
                 ingress_enabled=_field(body, "ingressEnabled", bool, required=False, default=False),
                 hostname=_field(body, "hostname", str, required=False) or None,
+                hibernated=_field(body, "hibernated", bool, required=False, default=False),
             )
         )
         logger.info("admin: created workload %s in pool %s", workload.workload_rt_id, workload.pool_rt_id)
@@ -182,6 +184,11 @@ class AdminApi:
 
     async def undeploy_workload(self, request: web.Request) -> web.Response:
         self._state.undeploy_workload(request.match_info["workloadRtId"])
+        return web.json_response({})
+
+    async def scale_workload(self, request: web.Request) -> web.Response:
+        replicas = _field(await _json_body(request), "replicas", int)
+        self._state.scale_workload(request.match_info["workloadRtId"], replicas)
         return web.json_response({})
 
     async def pre_update(self, request: web.Request) -> web.Response:

@@ -91,6 +91,7 @@ class AdminClient:
         ingress_enabled: bool = False,
         hostname: str | None = None,
         workload_rt_id: str | None = None,
+        hibernated: bool = False,
     ) -> str:
         """Create a workload in a pool; returns its workloadRtId. Nothing is sent until it is deployed."""
         body: dict[str, Any] = {
@@ -109,6 +110,7 @@ class AdminClient:
             "ingressEnabled": ingress_enabled,
             "hostname": hostname,
             "workloadRtId": workload_rt_id,
+            "hibernated": hibernated,
         }
         result = await self._request("POST", "/admin/workloads", body)
         return str(result["workloadRtId"])
@@ -118,6 +120,10 @@ class AdminClient:
 
     async def undeploy_workload(self, workload_rt_id: str) -> None:
         await self._request("POST", f"/admin/workloads/{workload_rt_id}/undeploy")
+
+    async def scale_workload(self, workload_rt_id: str, replicas: int) -> None:
+        """Send ``ScaleWorkloadAsync``; the ack shows in ``state()["scaleReports"]``."""
+        await self._request("POST", f"/admin/workloads/{workload_rt_id}/scale", {"replicas": replicas})
 
     # --- broadcasts, raw pushes, faults ---------------------------------------------------------
 

@@ -25,6 +25,7 @@ from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
+from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import FailFastPolicy
@@ -60,6 +61,7 @@ class Deployer:
     repo: ChartRepo
     api: client.ApiClient
     watchers: list[ReleaseWatcher] = field(default_factory=list)
+    scaler: ScaleHandler | None = None
 
     async def create(self, name: str = "web", **fields: Any) -> str:
         fields.setdefault("repository_url", self.repo.url)
@@ -203,6 +205,8 @@ async def deployer(
         hub.on_connected(register)
         hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
         hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+        scaler = ScaleHandler(service, hub, KubeReplicaPatcher(kube_api), metrics=metrics)
+        hub.on(ClientMethod.SCALE_WORKLOAD, scaler.on_scale_workload)
         await hub.start()
         await hub.wait_connected(10)
         made_deployer = Deployer(
@@ -217,6 +221,7 @@ async def deployer(
             chart_repo,
             kube_api,
             watchers,
+            scaler,
         )
         made.append(made_deployer)
         return made_deployer
