@@ -345,6 +345,8 @@ class OperatorHub:
         }
         self.calls.append(call)
         method = next((m for m in ServerMethod if m.casefold() == target.casefold()), None)
+        if method in self.options.missing_methods:
+            method = None  # an older controller build
         error: str | None = None
         result: Any = None
         if method is None:
