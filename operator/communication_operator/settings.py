@@ -196,6 +196,8 @@ class Settings(BaseSettings):
     auto_manage_pools: bool = Field(default=False, alias=_env("AUTOMANAGEPOOLS"))
     watch_namespace: str = Field(default="", alias=_env("WATCHNAMESPACE"))
     pool_namespace: str = Field(default="octo", alias=_env("POOLNAMESPACE"))
+    # Where adapter-pool workloads (workloadType 2) are installed; empty = the pool namespace.
+    platform_namespace: str = Field(default="", alias=_env("PLATFORMNAMESPACE"))
     pool_registration_retry_seconds: float = Field(default=30.0, alias=_env("POOLREGISTRATIONRETRYSECONDS"))
     pre_update_tenant_delay_seconds: float = Field(
         default=5.0, ge=0, alias=_env("PREUPDATETENANTDELAYSECONDS")
@@ -250,6 +252,14 @@ class Settings(BaseSettings):
     def _pool_namespace_is_dns_label(cls, value: str) -> str:
         if not _DNS_LABEL.match(value):
             raise ValueError("must be a Kubernetes namespace name (lower-case DNS label)")
+        return value
+
+    @field_validator("platform_namespace")
+    @classmethod
+    def _platform_namespace_is_dns_label(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _DNS_LABEL.match(value):
+            raise ValueError("must be empty (the pool namespace) or a Kubernetes namespace name")
         return value
 
     @field_validator("watch_namespace")

@@ -44,6 +44,7 @@ from communication_operator.contracts import (
     WorkloadDeployedDto,
     WorkloadDeploymentProgressDto,
     WorkloadDeploymentStatusDto,
+    WorkloadType,
     WorkloadUndeployedDto,
 )
 from communication_operator.logs import log_context
@@ -100,6 +101,7 @@ class WorkloadOptions:
     """How deploys run; :meth:`from_settings` reads the ``OPERATOR__HELM__*`` settings."""
 
     namespace: str = "octo"
+    platform_namespace: str = ""  # adapter pools (workloadType 2); empty = ``namespace``
     timeout_seconds: float = 300.0
     history_max: int = 5
     max_concurrent: int = 4
@@ -111,6 +113,7 @@ class WorkloadOptions:
     def from_settings(cls, settings: Settings) -> WorkloadOptions:
         return cls(
             namespace=settings.pool_namespace,
+            platform_namespace=settings.platform_namespace,
             timeout_seconds=settings.helm.timeout_seconds,
             history_max=settings.helm.history_max,
             max_concurrent=settings.helm.max_concurrent,
@@ -338,7 +341,9 @@ class WorkloadService:
         return True
 
     def namespace_for(self, workload_type: int) -> str:
-        """The namespace a workload's release lives in."""
+        """The namespace a workload's release lives in: adapter pools go to the platform namespace."""
+        if workload_type == WorkloadType.ADAPTER_POOL and self.options.platform_namespace:
+            return self.options.platform_namespace
         return self.options.namespace
 
     # -- scheduling -----------------------------------------------------------------------------------
@@ -425,7 +430,7 @@ class WorkloadService:
             dto.workload_rt_id,
             dto.workload_name,
             release,
-            self.options.namespace,
+            self.namespace_for(dto.workload_type),
             redact(source.chart_ref),
             version or "(newest)",
             extra=context,
@@ -481,7 +486,7 @@ class WorkloadService:
         rendered: RenderedValues,
         secrets: frozenset[str],
     ) -> str:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         await self._prepare_repository(source, dto)
         with _values_files(rendered) as files:
             recovery = await recover_pending_release(
@@ -511,7 +516,7 @@ class WorkloadService:
             # After the dry run: a deploy refused there must not change what the running release reads.
             await self._reconcile_secret(dto, rendered)
             await self._upgrade_watched(dto, upgrade)
-        return await self._success_message(release, source.chart_name, version)
+        return await self._success_message(release, namespace, source.chart_name, version)
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
         username = dto.repository_username or source.url_username
@@ -544,7 +549,7 @@ class WorkloadService:
             self._repo_refreshed[alias] = (fingerprint, refresh_started)
 
     async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         if rendered.secret_data:
             labels = release_labels(dto)
             await self._secrets.apply(
@@ -560,7 +565,9 @@ class WorkloadService:
         if version is not None or not dto.is_reconciliation:
             return version
         try:
-            releases = await self._helm.list_releases(self.options.namespace, name_filter=f"^{release}$")
+            releases = await self._helm.list_releases(
+                self.namespace_for(dto.workload_type), name_filter=f"^{release}$"
+            )
         except HelmError as exc:
             log.warning(
                 "release %s: cannot read the installed chart version (%s); using the newest", release, exc
@@ -655,9 +662,11 @@ class WorkloadService:
             await _settle(helm_task)
             await watcher.stop()
 
-    async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
+    async def _success_message(
+        self, release: str, namespace: str, chart_name: str, version: str | None
+    ) -> str:
         try:
-            history = await self._helm.history(release, self.options.namespace, max_revisions=1)
+            history = await self._helm.history(release, namespace, max_revisions=1)
         except HelmError:
             history = []
         if not history:
@@ -671,7 +680,7 @@ class WorkloadService:
     # -- undeploy -------------------------------------------------------------------------------------
 
     async def _undeploy(self, dto: WorkloadUndeployedDto, release: str) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         secret_name = release_secret_name(release)
         context = workload_context(dto, release)
         log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)

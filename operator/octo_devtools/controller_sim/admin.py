@@ -54,12 +54,12 @@ def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = True
 
 def _enum(body: dict[str, Any], name: str, enum: type[_E]) -> _E:
     value = body.get(name)
-    names = {member.name.casefold(): member for member in enum}
+    names = {member.name.replace("_", "").casefold(): member for member in enum}
     if isinstance(value, str) and value.casefold() in names:
         return names[value.casefold()]
     if isinstance(value, int) and not isinstance(value, bool) and value in enum._value2member_map_:
         return enum(value)
-    allowed = ", ".join(m.name.title() for m in enum)
+    allowed = ", ".join(m.name.title().replace("_", "") for m in enum)
     raise _BadRequest(f"'{name}' must be one of {allowed} (or its number), got {value!r}.")
 
 

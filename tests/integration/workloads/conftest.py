@@ -29,7 +29,7 @@ from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHand
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import FailFastPolicy
-from communication_operator.workloads.values import OperatorContext
+from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
@@ -152,6 +152,8 @@ async def deployer(
         policy: FailFastPolicy = TEST_POLICY,
         max_concurrent: int = 4,
         metrics: OperatorMetrics | None = None,
+        platform_namespace: str = "",
+        cluster_secrets: ClusterSecrets | None = None,
         **options: Any,
     ) -> Deployer:
         pool_rt_id = await controller_sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
@@ -187,9 +189,15 @@ async def deployer(
             helm_cli,
             ReleaseSecrets(kube_api),
             watcher,
-            OperatorContext(pool_namespace=namespace, broker_password=BROKER_PASSWORD, instance_prefix="it"),
+            OperatorContext(
+                pool_namespace=namespace,
+                broker_password=BROKER_PASSWORD,
+                instance_prefix="it",
+                cluster_secrets=cluster_secrets or ClusterSecrets(),
+            ),
             WorkloadOptions(
                 namespace=namespace,
+                platform_namespace=platform_namespace,
                 timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
                 history_max=3,
                 max_concurrent=max_concurrent,
