@@ -483,3 +483,17 @@ def test_chart_version_matches_the_project() -> None:
     project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
     assert chart["apiVersion"] == "v2"
     assert chart["appVersion"] == project["version"], "Chart.yaml appVersion must match pyproject's version"
+
+
+def test_platform_namespace_is_passed_on_and_granted(tmp_path: Path) -> None:
+    values = merged(EDGE_VALUES, {"operator": {"platformNamespace": "octo-platform"}})
+    rendered = template(values, tmp_path)
+    env = {
+        e["name"]: e.get("value")
+        for e in one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OPERATOR__PLATFORMNAMESPACE"] == "octo-platform"
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(rendered, "Role")) == [
+        "edge-pools",
+        "octo-platform",
+    ]

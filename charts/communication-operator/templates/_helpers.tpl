@@ -150,6 +150,10 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.watchNamespace | quote }}
 - name: OPERATOR__POOLNAMESPACE
   value: {{ $op.poolNamespace | quote }}
+{{- with $op.platformNamespace }}
+- name: OPERATOR__PLATFORMNAMESPACE
+  value: {{ . | quote }}
+{{- end }}
 - name: OPERATOR__POOLREGISTRATIONRETRYSECONDS
   value: {{ $op.poolRegistrationRetrySeconds | quote }}
 {{- range $key, $env := dict "instancePrefix" "INSTANCEPREFIX" "workloadControllerUri" "WORKLOADCOMMUNICATIONCONTROLLERURI" "reportingServiceUri" "REPORTINGSERVICEURI" "authUri" "AUTHURI" "imageRegistry" "IMAGEREGISTRY" "rootCaCertificate" "ROOTCACERTIFICATE" }}
