@@ -74,9 +74,14 @@ class OperatorContext:
     _stopped: bool = field(default=False, init=False)
 
     async def start(self) -> None:
+        """Start metrics, the registration retry loop and the hub; safe to call again after a failure.
+
+        kopf retries a startup handler that raised (for example: the metrics port is in use). Marked
+        started only once every step succeeded, and each step skips what already runs, so the retry
+        completes the start instead of returning at once with the hub never started.
+        """
         if self._started:
             return
-        self._started = True
         settings = self.settings
         if settings.auto_manage_pools and settings.watch_namespace not in ("", settings.pool_namespace):
             log.warning(
@@ -92,10 +97,11 @@ class OperatorContext:
             redact_url_tokens(settings.communication_controller_uri or ""),
             settings.watch_namespace or "all namespaces",
         )
-        if not self.in_process:
+        if not self.in_process and self.metrics_server is None:
             self.metrics_server = start_metrics_server(self.metrics, settings.metrics.port)
         self.registration.start()
         await self.hub.start()
+        self._started = True
 
     async def stop(self) -> None:
         if self._stopped:

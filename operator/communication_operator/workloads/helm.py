@@ -202,19 +202,11 @@ class HelmCli:
         operation = "upgrade --install --dry-run=server" if dry_run else "upgrade --install"
         return await self.run(args, operation=operation, secrets=secrets)
 
-    async def uninstall(self, release: str, namespace: str, timeout_seconds: float) -> HelmResult:
+    async def uninstall(self, release: str, namespace: str) -> HelmResult:
+        """octo-spec §4.4 exactly: no ``--wait`` (the resources go away in the background, and the
+        per-release Secret is deleted right after) and helm's default hook timeout."""
         return await self.run(
-            [
-                "uninstall",
-                release,
-                "--namespace",
-                namespace,
-                "--ignore-not-found",
-                "--wait",
-                "--timeout",
-                f"{int(timeout_seconds)}s",
-            ],
-            operation="uninstall",
+            ["uninstall", release, "--namespace", namespace, "--ignore-not-found"], operation="uninstall"
         )
 
     async def history(self, release: str, namespace: str, max_revisions: int = 20) -> list[dict[str, Any]]:

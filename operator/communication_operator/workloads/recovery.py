@@ -1,19 +1,26 @@
-"""Releases stuck in ``pending-*`` (anchors §4.1, octo-spec §4.10).
+"""Releases stuck in ``pending-*`` or ``uninstalling`` (anchors §4.1, octo-spec §4.10).
 
 A helm process killed without a chance to clean up (SIGKILL, OOM, a node going away) leaves the
 release's newest revision in ``pending-install``, ``pending-upgrade`` or ``pending-rollback``; every
 later helm action on it fails with "another operation (install/upgrade/rollback) is in progress".
+A killed ``helm uninstall`` leaves it ``uninstalling``, and every later ``upgrade --install`` fails
+with "has no deployed releases". The operator never cancels an uninstall itself
+(:func:`uninstall_to_completion`), but an operator process can still be killed during one.
 
-Before acting on a release the deploy and undeploy flows call :func:`recover_pending_release`. It
-does nothing unless the newest revision is pending. The service runs at most one helm process per
-release, so a pending release with no helm of ours is stuck; a helm process outside our control (a
-human, or an orphan of a previous operator process in the same container) is waited for first, as
-it may still finish. Then:
+Before acting on a release the deploy flow calls :func:`recover_pending_release` (the undeploy
+flow runs ``helm uninstall`` directly). It does nothing unless the newest revision is stuck. The
+service runs at most one helm process per release, so a stuck release with no helm of ours is left
+over; a helm process outside our control (a human, or an orphan of a previous operator process in
+the same container) is waited for first, as it may still finish. Then:
 
 * with an earlier revision that was deployed (``deployed``, else the newest ``superseded``):
   ``helm rollback`` to it, which brings back what last worked and unlocks the release;
 * with none (a first install that never finished): ``helm uninstall``, so the next install starts
-  clean.
+  clean;
+* ``uninstalling``: ``helm uninstall`` again, which finishes the interrupted one.
+
+Reading the history is best effort (octo-spec §4.10): when ``helm history`` fails or prints
+something unreadable, that is logged and the deploy goes on without recovery.
 
 The caller reports the returned :class:`Recovery` to the controller as a progress message.
 """
@@ -34,6 +41,7 @@ from communication_operator.workloads.helm import HelmCli, HelmError
 log = logging.getLogger(__name__)
 
 PENDING_PREFIX = "pending-"
+UNINSTALLING = "uninstalling"
 #: Statuses of revisions that ran successfully at some point, in order of preference as rollback target.
 _ROLLBACK_TARGETS = ("deployed", "superseded")
 FOREIGN_HELM_POLL_SECONDS = 1.0
@@ -59,11 +67,12 @@ class RecoveryError(Exception):
 
 
 def pending_revision(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest revision if it is pending, else ``None`` (``history`` oldest first, as helm gives it)."""
+    """The newest revision if it is stuck (pending or uninstalling), else ``None``."""
     if not history:
         return None
     newest = max(history, key=_revision)
-    return newest if str(newest.get("status", "")).startswith(PENDING_PREFIX) else None
+    status = str(newest.get("status", ""))
+    return newest if status.startswith(PENDING_PREFIX) or status == UNINSTALLING else None
 
 
 def rollback_target(history: list[dict[str, Any]], pending: int) -> int | None:
@@ -136,7 +145,7 @@ async def recover_pending_release(
     Raises :class:`RecoveryError` when another helm keeps working on the release past the wait, or
     when the rollback/uninstall fails (with helm's redacted error).
     """
-    history = await helm.history(release, namespace)
+    history = await _history(helm, release, namespace)
     pending = pending_revision(history)
     if pending is None:
         return None
@@ -148,7 +157,7 @@ async def recover_pending_release(
             f"release {release} is {pending.get('status')} and helm process(es) {still_running} not started "
             "by this operator are still working on it; not interfering"
         )
-    history = await helm.history(release, namespace)  # it may have finished meanwhile
+    history = await _history(helm, release, namespace)  # it may have finished meanwhile
     pending = pending_revision(history)
     if pending is None:
         return None
@@ -157,17 +166,55 @@ async def recover_pending_release(
     target = rollback_target(history, revision)
     log.warning("release %s is stuck in %s at revision %d; recovering", release, status, revision)
     try:
-        if target is not None:
+        if status == UNINSTALLING:
+            await uninstall_to_completion(helm, release, namespace)
+            action = "finished the interrupted uninstall"
+        elif target is not None:
             await helm.rollback(release, namespace, target, timeout_seconds)
             action = f"rolled back to revision {target}"
         else:
-            await helm.uninstall(release, namespace, timeout_seconds)
+            await uninstall_to_completion(helm, release, namespace)
             action = "uninstalled it (it was never deployed)"
     except HelmError as exc:
         raise RecoveryError(f"release {release} is stuck in {status} and recovery failed: {exc}") from None
     recovery = Recovery(release, status, revision, action)
     log.warning("%s", recovery.message)
     return recovery
+
+
+async def uninstall_to_completion(helm: HelmCli, release: str, namespace: str) -> None:
+    """``helm uninstall``, never interrupted: a cancelled uninstall leaves the release ``uninstalling``.
+
+    When the caller is cancelled meanwhile (a newer deploy, shutdown), helm still runs to its end and
+    the cancellation is raised afterwards.
+    """
+    task = asyncio.ensure_future(helm.uninstall(release, namespace))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            if not cancelled:
+                log.info("release %s: letting the running helm uninstall finish before stopping", release)
+            cancelled = True
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("release %s: helm uninstall failed while stopping: %s", release, task.exception())
+        raise asyncio.CancelledError
+    task.result()  # helm's error, if any
+
+
+async def _history(helm: HelmCli, release: str, namespace: str) -> list[dict[str, Any]]:
+    """``helm history``, best effort: a failure or unreadable output is logged and reads as no history."""
+    try:
+        return await helm.history(release, namespace)
+    except (HelmError, ValueError) as exc:  # ValueError: output that is not the JSON helm promises
+        log.warning(
+            "release %s: cannot read its helm history (%s); deploying without the stuck-release check",
+            release,
+            exc,
+        )
+        return []
 
 
 def _revision(entry: dict[str, Any]) -> int:

@@ -5,6 +5,10 @@ key per dotted path (:attr:`RenderedValues.secret_data`); the values files only 
 deploy it is replaced as a whole when there is secret data and deleted when there is none, so a secret
 removed from the workload disappears from the cluster too. Undeploy deletes it.
 
+The Secret is not versioned with the release: when an upgrade fails and helm rolls back, the deploy
+puts back what :meth:`ReleaseSecrets.read` saw before it changed the Secret (:meth:`restore`), so
+the rolled-back pods find the keys they were started with (see docs/workloads.md).
+
 Values never reach a log line: only names and key counts are logged.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client
@@ -37,6 +42,19 @@ class SecretStore(Protocol):
     ) -> None: ...
 
     async def delete(self, namespace: str, name: str) -> bool: ...
+
+    async def read(self, namespace: str, name: str) -> SecretSnapshot | None: ...
+
+    async def restore(self, namespace: str, name: str, snapshot: SecretSnapshot | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class SecretSnapshot:
+    """A per-release Secret as it was (``data`` base64-encoded as stored; never shown in a repr)."""
+
+    data: Mapping[str, str] = field(repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class ReleaseSecrets:
@@ -92,6 +110,52 @@ class ReleaseSecrets:
             raise SecretError(namespace, name, "delete", exc) from None
         log.info("deleted Secret %s/%s", namespace, name)
         return True
+
+    async def read(self, namespace: str, name: str) -> SecretSnapshot | None:
+        """The Secret's current content, None when it does not exist."""
+        try:
+            response = await self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _request_timeout=self._timeout
+            )
+            body = await response.json()
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise SecretError(namespace, name, "read", exc) from None
+        metadata = body.get("metadata") or {}
+        return SecretSnapshot(
+            data=dict(body.get("data") or {}),
+            labels=dict(metadata.get("labels") or {}),
+            annotations=dict(metadata.get("annotations") or {}),
+        )
+
+    async def restore(self, namespace: str, name: str, snapshot: SecretSnapshot | None) -> None:
+        """Put the Secret back as ``snapshot`` saw it: deleted when it did not exist."""
+        if snapshot is None:
+            await self.delete(namespace, name)
+            return
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(snapshot.labels),
+                "annotations": dict(snapshot.annotations),
+            },
+            "data": dict(snapshot.data),
+        }
+        try:
+            await self._core.replace_namespaced_secret(name, namespace, body, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise SecretError(namespace, name, "restore", exc) from None
+            try:
+                await self._core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
+            except ApiException as exc2:
+                raise SecretError(namespace, name, "restore", exc2) from None
+        log.info("restored Secret %s/%s to its content before the failed upgrade", namespace, name)
 
 
 class SecretError(Exception):

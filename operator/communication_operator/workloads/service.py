@@ -8,7 +8,11 @@ Rules the scheduling keeps:
 * One helm process per release at a time. A newer deploy of the same workload cancels the older one
   and starts after it has stopped; an undeploy cancels an in-flight deploy the same way. Cancelling
   sends SIGTERM to helm's process group (helm then marks the release failed instead of leaving it
-  locked; with rollback-on-failure it rolls back), SIGKILL after the grace period.
+  locked; with rollback-on-failure it rolls back), SIGKILL after the grace period. An undeploy itself
+  is never cancelled (a killed ``helm uninstall`` leaves the release ``uninstalling``): what comes
+  after it waits.
+* A re-dispatch identical to a finished deploy whose final status is still queued is answered by
+  that status (:mod:`.delivery`).
 * At most ``max_concurrent`` deploys and undeploys run helm at once (``OPERATOR__HELM__MAXCONCURRENT``).
 * A cancelled deploy reports nothing: a superseded deploy is followed by its successor's status, an
   undeploy has set the workload Undeployed in the controller already, and at shutdown the workload
@@ -30,9 +34,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from communication_operator.contracts import (
 )
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
+from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
     NamingError,
@@ -56,7 +58,11 @@ from communication_operator.workloads.naming import (
     release_name,
     release_secret_name,
 )
-from communication_operator.workloads.recovery import RecoveryError, recover_pending_release
+from communication_operator.workloads.recovery import (
+    RecoveryError,
+    recover_pending_release,
+    uninstall_to_completion,
+)
 from communication_operator.workloads.redaction import redact, truncate_middle
 from communication_operator.workloads.repository import (
     ChartSource,
@@ -65,7 +71,7 @@ from communication_operator.workloads.repository import (
     chart_source,
     validate_chart_version,
 )
-from communication_operator.workloads.secrets import SecretError, SecretStore
+from communication_operator.workloads.secrets import SecretError, SecretSnapshot, SecretStore
 from communication_operator.workloads.signals import FailFastPolicy, describe
 from communication_operator.workloads.values import (
     OperatorContext as ValuesContext,
@@ -75,6 +81,11 @@ from communication_operator.workloads.values import (
     ValuesError,
     render_values,
     secret_values,
+)
+from communication_operator.workloads.valuesdirs import (  # noqa: F401 - VALUES_DIR_PREFIX re-exported
+    VALUES_DIR_PREFIX,
+    remove_orphaned_values_dirs,
+    values_files,
 )
 from communication_operator.workloads.watcher import ProgressSink, WatcherFactory
 
@@ -86,7 +97,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
-VALUES_DIR_PREFIX = "octo-values-"
 STATUS_LIMIT = 4000
 
 
@@ -243,6 +253,7 @@ class WorkloadService:
         self._repo_locks: dict[str, asyncio.Lock] = {}
         # alias -> (credentials fingerprint, monotonic time the last successful refresh started)
         self._repo_refreshed: dict[str, tuple[str, float]] = {}
+        self._undelivered = UndeliveredStatuses()
         self.stats = DeployStats()
 
     # -- hub handlers ---------------------------------------------------------------------------------
@@ -250,6 +261,15 @@ class WorkloadService:
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
         release = self._release_to_act_on(dto, "deploy")
+        if release is not None and self._undelivered.answers(dto):
+            # A re-dispatch of a deploy that finished while the controller was away: its final status
+            # is queued and answers this push (a second helm run would send a second final status).
+            log.info(
+                "workload %s: identical deploy already finished; its queued status answers this push",
+                dto.workload_rt_id,
+                extra=workload_context(dto, release if isinstance(release, str) else None),
+            )
+            return
         if isinstance(release, NamingError):
             await self._report_status(dto, False, f"Invalid workload: {release}", ())
             return
@@ -261,7 +281,7 @@ class WorkloadService:
             and previous.kind == "deploy"
             and previous.cancel_reason is None
             and not previous.task.done()
-            and _same_deploy(previous.dto, dto)
+            and same_deploy(previous.dto, dto)
         ):
             # The controller re-dispatches Pending workloads when a pool registers again (after a
             # reconnect); restarting an identical helm run would only delay the status it waits for.
@@ -271,6 +291,7 @@ class WorkloadService:
                 extra=workload_context(dto, release),
             )
             return
+        self._undelivered.forget(dto.tenant_id, dto.workload_rt_id)
         self._schedule(
             release,
             "deploy",
@@ -285,6 +306,7 @@ class WorkloadService:
         release = self._release_to_act_on(dto, "undeploy")
         if not isinstance(release, str):
             return  # shutting down, or ids that name no release (logged); the contract has no undeploy ack
+        self._undelivered.forget(dto.tenant_id, dto.workload_rt_id)
         self._schedule(
             release,
             "undeploy",
@@ -360,7 +382,12 @@ class WorkloadService:
         previous = self._runs.get(release)
         # A scale cancels nothing and is never cancelled by a newer run: its ack is awaited.
         superseded = _last_helm_run(previous) if kind != "scale" else None
-        if superseded is not None:
+        if superseded is not None and superseded.kind == "undeploy":
+            # Never cancelled: a killed `helm uninstall` leaves the release `uninstalling`, which no
+            # later deploy can install over. The newer run waits for it (as a predecessor, below).
+            if not superseded.task.done():
+                log.info("release %s: %s waits for the running undeploy", release, kind, extra=context)
+        elif superseded is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
             if not superseded.task.done():
                 log.info(
@@ -488,7 +515,7 @@ class WorkloadService:
     ) -> str:
         namespace = self.namespace_for(dto.workload_type)
         await self._prepare_repository(source, dto)
-        with _values_files(rendered) as files:
+        with values_files(rendered) as files:
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
             )
@@ -514,8 +541,14 @@ class WorkloadService:
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
             # After the dry run: a deploy refused there must not change what the running release reads.
+            before = await self._secrets.read(namespace, rendered.secret_name)
             await self._reconcile_secret(dto, rendered)
-            await self._upgrade_watched(dto, upgrade)
+            try:
+                await self._upgrade_watched(dto, upgrade)
+            except BaseException:
+                # helm rolled the release back (or was stopped): its pods read the Secret as it was.
+                await self._restore_secret(dto, release, rendered.secret_name, before)
+                raise
         return await self._success_message(release, namespace, source.chart_name, version)
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
@@ -558,6 +591,21 @@ class WorkloadService:
         else:
             await self._secrets.delete(namespace, rendered.secret_name)
 
+    async def _restore_secret(
+        self, dto: WorkloadDeployedDto, release: str, name: str, before: SecretSnapshot | None
+    ) -> None:
+        try:
+            await self._secrets.restore(self.namespace_for(dto.workload_type), name, before)
+        except SecretError as exc:
+            # The deploy's own failure is what the controller must see; this one goes to the log.
+            log.error(
+                "release %s: could not restore Secret %s after the failed upgrade: %s",
+                release,
+                name,
+                exc,
+                extra=workload_context(dto, release),
+            )
+
     async def _resolve_version(
         self, dto: WorkloadDeployedDto, release: str, version: str | None
     ) -> str | None:
@@ -568,7 +616,7 @@ class WorkloadService:
             releases = await self._helm.list_releases(
                 self.namespace_for(dto.workload_type), name_filter=f"^{release}$"
             )
-        except HelmError as exc:
+        except (HelmError, ValueError) as exc:  # best effort (ValueError: unreadable JSON); deploy goes on
             log.warning(
                 "release %s: cannot read the installed chart version (%s); using the newest", release, exc
             )
@@ -659,15 +707,20 @@ class WorkloadService:
             fatal_task.cancel()
             if not helm_task.done():
                 helm_task.cancel()
-            await _settle(helm_task)
-            await watcher.stop()
+            try:
+                await _settle(helm_task)
+            finally:
+                # Even when cancelled again while helm stops: a watcher left running would keep sending
+                # progress for this workload after its (or its successor's) final status.
+                await watcher.stop()
 
     async def _success_message(
         self, release: str, namespace: str, chart_name: str, version: str | None
     ) -> str:
         try:
             history = await self._helm.history(release, namespace, max_revisions=1)
-        except HelmError:
+        except (HelmError, ValueError) as exc:  # the deploy succeeded; only the message is plainer
+            log.warning("release %s: cannot read the deployed revision (%s)", release, exc)
             history = []
         if not history:
             return f"Deployed {chart_name} {version or ''}".rstrip()
@@ -686,8 +739,7 @@ class WorkloadService:
         log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)
         try:
             async with self._slot():
-                await self._uninstall(release, namespace)
-                secret_deleted = await self._secrets.delete(namespace, secret_name)
+                secret_deleted = await self._remove_release(release, namespace, secret_name)
         except asyncio.CancelledError:
             log.info("undeploy of release %s cancelled", release, extra=context)
             raise
@@ -710,9 +762,21 @@ class WorkloadService:
             extra=context,
         )
 
-    async def _uninstall(self, release: str, namespace: str) -> None:
-        with self._helm_run("uninstall"):
-            await self._helm.uninstall(release, namespace, self.options.timeout_seconds)
+    async def _remove_release(self, release: str, namespace: str, secret_name: str) -> bool:
+        """``helm uninstall``, never cancelled halfway, then the per-release Secret whatever helm said:
+        its plaintext values must not outlive the workload. True when the Secret existed."""
+        uninstall_error: HelmError | None = None
+        try:
+            with self._helm_run("uninstall"):
+                await uninstall_to_completion(self._helm, release, namespace)
+        except HelmError as exc:
+            uninstall_error = exc
+        finally:
+            # Also when cancelled (shutdown) after helm finished: the deletion is one API call.
+            secret_deleted = await self._secrets.delete(namespace, secret_name)
+        if uninstall_error is not None:
+            raise uninstall_error
+        return secret_deleted
 
     # -- reports --------------------------------------------------------------------------------------
 
@@ -762,7 +826,7 @@ class WorkloadService:
                 truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
                 extra=workload_context(dto, release),
             )
-        await self._hub.report(
+        delivery = await self._hub.report(
             ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
             WorkloadDeploymentStatusDto(
                 tenant_id=dto.tenant_id,
@@ -772,6 +836,7 @@ class WorkloadService:
                 status_message=message,
             ),
         )
+        self._undelivered.remember(dto, delivery)
 
 
 @dataclass(frozen=True)
@@ -808,13 +873,6 @@ def _release_or_none(dto: WorkloadDeployedDto) -> str | None:
         return None
 
 
-def _same_deploy(running: WorkloadDeployedDto | None, new: WorkloadDeployedDto) -> bool:
-    """Same workload spec; ``isReconciliation`` is how the controller marks a re-dispatch, not a change."""
-    if running is None:
-        return False
-    return running.model_dump(exclude={"is_reconciliation"}) == new.model_dump(exclude={"is_reconciliation"})
-
-
 def _with_diagnostics(error: str, snapshot: str) -> str:
     return f"{error}{DIAGNOSTICS_HEADER}{snapshot}" if snapshot else error
 
@@ -846,47 +904,6 @@ async def _settle(task: asyncio.Task[None]) -> None:
             log.debug("helm task ended with %r", exc)
     if cancelled:
         raise asyncio.CancelledError
-
-
-@contextlib.contextmanager
-def _values_files(rendered: RenderedValues) -> Iterator[list[Path]]:
-    """The values documents as files (mode 0600) in a private temporary directory, removed afterwards."""
-    prefix = f"{VALUES_DIR_PREFIX}{os.getpid()}-{rendered.release}-"
-    directory = Path(tempfile.mkdtemp(prefix=prefix))  # mode 0700
-    try:
-        paths = []
-        for name, text in rendered.files():
-            path = directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            paths.append(path)
-        yield paths
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def remove_orphaned_values_dirs(temp_root: Path | None = None) -> int:
-    """Remove values directories left by an operator process that was killed (SIGKILL, OOM): they hold
-    the DTOs' ``valuesYaml``. Directories of live processes (the pid in the name) are kept."""
-    removed = 0
-    for directory in Path(temp_root or tempfile.gettempdir()).glob(f"{VALUES_DIR_PREFIX}*"):
-        pid_text = directory.name.removeprefix(VALUES_DIR_PREFIX).split("-", 1)[0]
-        if not pid_text.isdigit() or _process_alive(int(pid_text)):
-            continue
-        shutil.rmtree(directory, ignore_errors=True)
-        removed += 1
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fingerprint(url: str, username: str | None, password: str | None) -> str:

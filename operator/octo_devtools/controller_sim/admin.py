@@ -36,6 +36,26 @@ _E = TypeVar("_E", bound=IntEnum)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Fields of PATCH /admin/workloads/{id}: wire name → (Workload attribute, JSON type).
+_EDITABLE: dict[str, tuple[str, type]] = {
+    "name": ("name", str),
+    "workloadType": ("workload_type", int),
+    "repositoryUrl": ("repository_url", str),
+    "repositoryUsername": ("repository_username", str),
+    "repositoryPassword": ("repository_password", str),
+    "chartName": ("chart_name", str),
+    "chartVersion": ("chart_version", str),
+    "valuesYaml": ("values_yaml", str),
+    "values": ("values", list),
+    "receivesClusterSecrets": ("receives_cluster_secrets", bool),
+    "ingressEnabled": ("ingress_enabled", bool),
+    "hostname": ("hostname", str),
+    "hibernated": ("hibernated", bool),
+}
+_REQUIRED = frozenset({"name", "repositoryUrl", "chartName"})
+_EMPTY = {"chartVersion": "", "valuesYaml": ""}  # what null becomes (the rest become null)
+
+
 class _BadRequest(AdminError):
     def __init__(self, message: str) -> None:
         super().__init__(400, message)
@@ -105,9 +125,12 @@ class AdminApi:
             web.post("/admin/workloads/{workloadRtId}/undeploy", self._guard(self.undeploy_workload)),
             web.post("/admin/workloads/{workloadRtId}/scale", self._guard(self.scale_workload)),
             web.post("/admin/tenants/{tenantId}/pre-update", self._guard(self.pre_update)),
+            web.patch("/admin/workloads/{workloadRtId}", self._guard(self.update_workload)),
             web.post("/admin/push", self._guard(self.push)),
+            web.post("/admin/raw", self._guard(self.raw)),
             web.get("/admin/state", self._guard(self.get_state)),
             web.get("/admin/calls", self._guard(self.get_calls)),
+            web.get("/admin/completions", self._guard(self.get_completions)),
             web.post("/admin/faults", self._guard(self.fault)),
         ]
 
@@ -178,6 +201,28 @@ class AdminApi:
         logger.info("admin: created workload %s in pool %s", workload.workload_rt_id, workload.pool_rt_id)
         return web.json_response({"workloadRtId": workload.workload_rt_id})
 
+    async def update_workload(self, request: web.Request) -> web.Response:
+        """Edit a workload as the controller's UI does; the next deploy sends the new definition."""
+        body = await _json_body(request)
+        unknown = sorted(set(body) - set(_EDITABLE))
+        if unknown:
+            raise _BadRequest(f"Cannot change {', '.join(unknown)}; editable: {', '.join(_EDITABLE)}.")
+        changes: dict[str, Any] = {}
+        for name, (attribute, kind) in _EDITABLE.items():
+            if name not in body:
+                continue
+            if name == "values":
+                changes[attribute] = _values(body)
+            elif name == "workloadType":
+                changes[attribute] = _enum(body, name, WorkloadType)
+            elif kind is str and name not in _REQUIRED:
+                changes[attribute] = _field(body, name, str, required=False, default=_EMPTY.get(name))
+            else:
+                changes[attribute] = _field(body, name, kind)
+        workload = self._state.update_workload(request.match_info["workloadRtId"], changes)
+        logger.info("admin: changed %s of workload %s", ", ".join(sorted(body)), workload.workload_rt_id)
+        return web.json_response({})
+
     async def deploy_workload(self, request: web.Request) -> web.Response:
         self._state.deploy_workload(request.match_info["workloadRtId"])
         return web.json_response({})
@@ -202,11 +247,26 @@ class AdminApi:
         self._state.push_raw(target, arguments)
         return web.json_response({"connections": len(self._state.connections)})
 
+    async def raw(self, request: web.Request) -> web.Response:
+        """Send ``records`` (texts, not JSON values) verbatim, each followed by the record separator, in one
+        WebSocket frame to every open connection: malformed JSON, huge numbers, deep nesting. Or send
+        ``text`` as the frame, byte for byte (records cut anywhere, a missing separator)."""
+        body = await _json_body(request)
+        if "text" in body:
+            return web.json_response({"connections": self._hub.send_text(_field(body, "text", str))})
+        records = _field(body, "records", list)
+        if not all(isinstance(record, str) for record in records):
+            raise _BadRequest("'records' must be a list of strings.")
+        return web.json_response({"connections": self._hub.send_raw(records)})
+
     async def get_state(self, request: web.Request) -> web.Response:
         return web.json_response(render_state(self._state))
 
     async def get_calls(self, request: web.Request) -> web.Response:
         return web.json_response(self._hub.calls)
+
+    async def get_completions(self, request: web.Request) -> web.Response:
+        return web.json_response(self._hub.completions)
 
     async def fault(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

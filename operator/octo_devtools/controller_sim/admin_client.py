@@ -115,6 +115,14 @@ class AdminClient:
         result = await self._request("POST", "/admin/workloads", body)
         return str(result["workloadRtId"])
 
+    async def update_workload(self, workload_rt_id: str, **fields: Any) -> None:
+        """Change a workload's definition; ``fields`` use the wire names of :meth:`create_workload`'s
+        body (``valuesYaml="..."``, ``values=[...]``, ``repositoryPassword=...``)."""
+        values = fields.get("values")
+        if values is not None:
+            fields["values"] = [v.to_wire() if isinstance(v, ValueOverrideDto) else v for v in values]
+        await self._request("PATCH", f"/admin/workloads/{workload_rt_id}", fields)
+
     async def deploy_workload(self, workload_rt_id: str) -> None:
         await self._request("POST", f"/admin/workloads/{workload_rt_id}/deploy")
 
@@ -135,6 +143,21 @@ class AdminClient:
         result = await self._request("POST", "/admin/push", {"target": target, "arguments": arguments})
         return int(result["connections"])
 
+    async def send_raw(self, *records: str) -> int:
+        """Send texts verbatim as hub records (one frame) to every open connection; returns how many."""
+        result = await self._request("POST", "/admin/raw", {"records": list(records)})
+        return int(result["connections"])
+
+    async def send_text(self, text: str) -> int:
+        """Send ``text`` as one WebSocket Text frame, byte for byte (no record separator added)."""
+        result = await self._request("POST", "/admin/raw", {"text": text})
+        return int(result["connections"])
+
+    async def deploys(self, workload_rt_id: str) -> list[dict[str, Any]]:
+        """The per-deploy record of a workload: dispatches, reports, ``finalStatuses``,
+        ``progressAfterFinal`` (see ``docs/controller-simulator.md``)."""
+        return list((await self.workload(workload_rt_id))["deploys"])
+
     async def fault(self, kind: str) -> int:
         """Inject a fault (drop, close-error, close-reconnect, freeze, thaw, restart, reject-auth,
         accept-auth); returns how many connections were open."""
@@ -151,6 +174,25 @@ class AdminClient:
         """Every hub invocation received so far, in order; optionally only those of one method."""
         result: list[dict[str, Any]] = await self._request("GET", "/admin/calls")
         return [c for c in result if method is None or c["method"] == method]
+
+    async def completions(self) -> list[dict[str, Any]]:
+        """Completions the clients sent (answers to invocations with an id, sent with :meth:`send_raw`):
+        ``{connectionId, invocationId, error, time}``, in order."""
+        result: list[dict[str, Any]] = await self._request("GET", "/admin/completions")
+        return result
+
+    async def wait_for_completion(self, invocation_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a client answered the invocation ``invocation_id``; returns its completion."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for completion in await self.completions():
+                if completion["invocationId"] == invocation_id:
+                    return completion
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for a completion of {invocation_id}"
+                )
+            await asyncio.sleep(0.05)
 
     async def pool(self, pool_rt_id: str) -> dict[str, Any]:
         for pool in (await self.state())["pools"]:

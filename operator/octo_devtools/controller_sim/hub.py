@@ -125,6 +125,7 @@ class OperatorHub:
         self.state = state
         self._on_state_change = on_state_change
         self.calls: list[dict[str, Any]] = []
+        self.completions: list[dict[str, Any]] = []
         self.thawed = asyncio.Event()
         self.thawed.set()
         self.auth_rejected = False
@@ -316,6 +317,16 @@ class OperatorHub:
     def _handle_record(self, connection: HubConnection, record: str) -> None:
         message = protocol.parse_message(record)
         if isinstance(message, protocol.OtherMessage):
+            if message.type == protocol.MessageType.COMPLETION:
+                # A client result (the answer to an invocation with an id sent as a raw frame).
+                self.completions.append(
+                    {
+                        "connectionId": connection.connection_id,
+                        "invocationId": message.invocation_id,
+                        "error": message.error,
+                        "time": time.time(),
+                    }
+                )
             if message.type == protocol.MessageType.CLOSE:
                 connection.close(None)  # the client is leaving; DefaultHubDispatcher aborts the connection
             return  # Ping (already counted as traffic), client results, acks: nothing to do
@@ -406,6 +417,19 @@ class OperatorHub:
                 if connection is not None:
                     logger.info("push %s to connection %s", push.target, connection_id)
                     connection.send(record)
+
+    def send_raw(self, records: list[str]) -> int:
+        """Send ``records`` as they are (one frame) to every connection; returns how many got them."""
+        return self.send_text("".join(record + protocol.RECORD_SEPARATOR for record in records))
+
+    def send_text(self, text: str) -> int:
+        """Send ``text`` verbatim as one Text frame to every open connection (a scripted, possibly
+        malformed controller); returns how many connections got it. The text is never logged."""
+        connections = [c for c in self._connections.values() if not c.closing]
+        for connection in connections:
+            connection.send(text)
+        logger.info("raw frame of %d characters to %d connection(s)", len(text), len(connections))
+        return len(connections)
 
     @property
     def connection_ids(self) -> list[str]:

@@ -1,5 +1,7 @@
 """Optional state file: pools and workloads survive a simulator process restart, as they survive a
-controller restart in its database. Connections, declared modes and queued events are never saved.
+controller restart in its database. The per-deploy record of dispatches and reports is saved too, so a
+test can count final statuses across a controller kill. Connections, declared modes and queued events
+are never saved.
 
 The file holds repository passwords and secret values in clear text (like the controller's database
 holds them, decrypted here for simplicity), so it is written with mode 0600.
@@ -20,6 +22,7 @@ from communication_operator.contracts import (
     ValueOverrideDto,
     WorkloadType,
 )
+from octo_devtools.controller_sim.deploys import DeployLog, DeployRecord
 from octo_devtools.controller_sim.state import ControllerState, Pool, Workload
 
 _FORMAT_VERSION = 1
@@ -87,6 +90,7 @@ def load(path: Path) -> ControllerState:
             deployment_state=DeploymentState(raw["deploymentState"]),
             status_message=raw["statusMessage"],
             progress=list(raw["progress"]),
+            deploys=DeployLog([DeployRecord.from_json(r) for r in raw.get("deploys", [])]),
         )
         state.workloads[workload.workload_rt_id] = workload
     return state
@@ -124,4 +128,5 @@ def _workload_to_json(workload: Workload) -> dict[str, Any]:
         "deploymentState": int(workload.deployment_state),
         "statusMessage": workload.status_message,
         "progress": workload.progress,
+        "deploys": [record.to_json() for record in workload.deploys.records],
     }

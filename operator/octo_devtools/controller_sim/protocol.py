@@ -59,6 +59,8 @@ class OtherMessage:
     """Any message the hub reacts to only by type (Ping, Close, Completion, Cancel, ...)."""
 
     type: int
+    invocation_id: str | None = None  # Completions: the server invocation they answer
+    error: str | None = None  # Completions: the client's error text
 
 
 Message = Invocation | OtherMessage
@@ -138,7 +140,12 @@ def parse_message(record: str) -> Message:
     if not isinstance(message_type, int) or isinstance(message_type, bool):
         raise ProtocolError("Expected 'type' to be of type Integer.")
     if message_type not in (MessageType.INVOCATION, MessageType.STREAM_INVOCATION):
-        return OtherMessage(type=message_type)
+        invocation_id, error = body.get("invocationId"), body.get("error")
+        return OtherMessage(
+            type=message_type,
+            invocation_id=invocation_id if isinstance(invocation_id, str) else None,
+            error=error if isinstance(error, str) else None,
+        )
     invocation_id = body.get("invocationId")
     if invocation_id is not None and not isinstance(invocation_id, str):
         raise ProtocolError("Expected 'invocationId' to be of type String.")

@@ -31,6 +31,7 @@ from communication_operator.contracts import (
     WorkloadType,
     WorkloadUndeployedDto,
 )
+from octo_devtools.controller_sim.deploys import DeployLog, Dispatch
 
 _RT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
@@ -96,6 +97,7 @@ class Workload:
     deployment_state: DeploymentState = DeploymentState.UNDEPLOYED
     status_message: str | None = None
     progress: list[str] = field(default_factory=list)
+    deploys: DeployLog = field(default_factory=DeployLog)
 
     @property
     def pool_key(self) -> PoolKey:
@@ -191,6 +193,8 @@ class ControllerState:
         """Workload events reach only the pool's registered connections; otherwise they wait per pool
         (last wins per key: the workload rtId, or ``<rtId>::scale`` for scales)."""
         owners = self._owners(workload.pool_key)
+        if target == ClientMethod.WORKLOAD_DEPLOYED:
+            workload.deploys.dispatched(Dispatch.SENT if owners else Dispatch.QUEUED)
         if owners:
             self._outbox.append(Push(owners, target, arguments))
             return
@@ -304,12 +308,16 @@ class ControllerState:
                 and workload.workload_rt_id not in delivered
             ):
                 dto = workload.deployed_dto(is_reconciliation=True)
+                workload.deploys.dispatched(Dispatch.RECONCILIATION)
                 self._outbox.append(Push((connection_id,), ClientMethod.WORKLOAD_DEPLOYED, [dto.to_wire()]))
 
     def _flush_queue(self, connection_id: str, key: PoolKey) -> set[str]:
         """Send the pool's queued workload events to the registering connection; returns their rtIds."""
         queue = self.queued.pop(key, {})
-        for target, arguments in queue.values():
+        for workload_rt_id, (target, arguments) in queue.items():
+            workload = self.workloads.get(workload_rt_id)
+            if workload is not None and target == ClientMethod.WORKLOAD_DEPLOYED:
+                workload.deploys.dispatched(Dispatch.FLUSHED)
             self._outbox.append(Push((connection_id,), target, arguments))
         return set(queue)
 
@@ -365,6 +373,7 @@ class ControllerState:
             return
         workload.deployment_state = DeploymentState.DEPLOYED if status.success else DeploymentState.ERROR
         workload.status_message = status.status_message
+        workload.deploys.status(status.success, status.status_message)
 
     def report_workload_progress(self, progress: WorkloadDeploymentProgressDto) -> None:
         workload = self._reported_workload(progress.tenant_id, progress.workload_rt_id)
@@ -373,6 +382,7 @@ class ControllerState:
         workload.deployment_state = DeploymentState.PENDING
         workload.status_message = progress.message
         workload.progress.append(progress.message)
+        workload.deploys.progress(progress.message)
 
     # --- admin (what a user does in the controller's UI) ----------------------------------------
 
@@ -449,6 +459,19 @@ class ControllerState:
         self.workloads[workload.workload_rt_id] = workload
         return workload
 
+    def update_workload(self, workload_rt_id: str, changes: dict[str, Any]) -> Workload:
+        """Change a workload's definition (attribute name → value); deploys already sent are unchanged."""
+        workload = self.workload(workload_rt_id)
+        for name in ("repository_url", "chart_name"):
+            if name in changes and not changes[name]:
+                raise AdminError(400, f"{name} must not be empty.")
+        ingress = changes.get("ingress_enabled", workload.ingress_enabled)
+        if ingress and not changes.get("hostname", workload.hostname):
+            raise AdminError(400, "ingressEnabled requires a hostname.")
+        for name, value in changes.items():
+            setattr(workload, name, value)
+        return workload
+
     def workload(self, workload_rt_id: str) -> Workload:
         workload = self.workloads.get(workload_rt_id.lower())
         if workload is None:
@@ -460,6 +483,7 @@ class ControllerState:
         workload.deployment_state = DeploymentState.PENDING
         workload.status_message = None
         workload.progress = []
+        workload.deploys.start()
         dto = workload.deployed_dto(is_reconciliation=False)
         self._route_workload_event(workload, ClientMethod.WORKLOAD_DEPLOYED, [dto.to_wire()])
 

@@ -36,6 +36,7 @@ def render_workload(workload: Workload) -> dict[str, Any]:
         "deploymentState": enum_name(workload.deployment_state),
         "statusMessage": workload.status_message,
         "progress": list(workload.progress),
+        "deploys": [record.to_view() for record in workload.deploys.records],
     }
 
 

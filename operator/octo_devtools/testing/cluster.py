@@ -4,7 +4,8 @@ Fixtures (see docs/local-cluster.md):
 
 - ``kube_cluster`` (session): etcd + kube-apiserver + kube-controller-manager 1.20.2, started once per run
   through the same code path as ``devcluster up`` but in a temporary state directory, stopped by PID at
-  the end. Attributes: ``kubeconfig``, ``server``, ``token``, ``env`` (for helm/kubectl subprocesses),
+  the end; a start in which a component exits during startup is tried again, up to 3 times.
+  Attributes: ``kubeconfig``, ``server``, ``token``, ``env`` (for helm/kubectl subprocesses),
   ``helm`` (v4.3.1), ``helm3`` (v3.19.0), ``kubectl``.
 - ``namespace`` (function): a fresh namespace, deleted afterwards.
 - ``kube_api`` (function): a kubernetes-asyncio ``ApiClient`` for the cluster.
@@ -32,7 +33,7 @@ from kubernetes_asyncio import client, config
 
 from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import KubeRest, tool_path_dirs
+from octo_devtools.devcluster.controlplane import ClusterError, KubeRest, tool_path_dirs
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.devcluster.paths import Toolchain
 from octo_devtools.devcluster.prepare import ensure_tools, prepare
@@ -142,7 +143,7 @@ def _subprocess_env(extra: dict[str, str], toolchain: Toolchain) -> dict[str, st
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     state_dir = tmp_path_factory.mktemp("devcluster")
-    result = lifecycle.up(state_dir, lambda line: logger.info("%s", line), die_with_parent=True)
+    result = _up_with_retries(state_dir)
     state, toolchain = result.state, result.toolchain
     try:
         yield KubeCluster(
@@ -158,6 +159,24 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
         )
     finally:
         lifecycle.down(state_dir, lambda line: logger.info("%s", line))
+
+
+#: Startup attempts of the session's cluster. On a machine under heavy load (a load average several
+#: times the core count) kube-controller-manager can give up waiting for a slow apiserver's health and
+#: exit; a second start then usually succeeds. Any other error is raised at once.
+STARTUP_ATTEMPTS = 3
+
+
+def _up_with_retries(state_dir: Path) -> lifecycle.UpResult:
+    for attempt in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            return lifecycle.up(state_dir, lambda line: logger.info("%s", line), die_with_parent=True)
+        except ClusterError as exc:
+            if attempt == STARTUP_ATTEMPTS or "during startup" not in str(exc):
+                raise
+            logger.warning("local cluster start %d failed, trying again: %s", attempt, str(exc)[:300])
+            lifecycle.down(state_dir, lambda line: logger.info("%s", line))
+    raise AssertionError("unreachable")
 
 
 def _namespace_name(test_name: str) -> str:

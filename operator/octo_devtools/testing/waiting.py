@@ -27,3 +27,26 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last value: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def consistently(
+    probe: Callable[[], Awaitable[T | None]],
+    duration: float,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> None:
+    """Poll ``probe`` for ``duration`` seconds; it must stay truthy throughout. On the first falsy value
+    raise ``AssertionError`` naming ``what``, when it stopped holding and that value.
+
+    For promises about something that must *not* happen (a second final status, a new helm revision),
+    where no event marks the end: ``duration`` is the time in which the thing would have shown."""
+    started = time.monotonic()
+    deadline = started + duration
+    while True:
+        value = await probe()
+        if not value:
+            elapsed = time.monotonic() - started
+            raise AssertionError(f"{what} stopped holding after {elapsed:.1f} s; value: {value!r}")
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(interval)

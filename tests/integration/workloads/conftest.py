@@ -154,9 +154,11 @@ async def deployer(
         metrics: OperatorMetrics | None = None,
         platform_namespace: str = "",
         cluster_secrets: ClusterSecrets | None = None,
+        sim: Any = None,
         **options: Any,
     ) -> Deployer:
-        pool_rt_id = await controller_sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
+        sim = sim or controller_sim  # or a SimulatorProcess (same admin API), for kill -9 scenarios
+        pool_rt_id = await sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
         binary = Path(getattr(kube_cluster, "helm3" if helm == "helm3" else "helm"))
         homes = tmp_path / f"helm-home-{len(made)}"
         env = {
@@ -166,9 +168,7 @@ async def deployer(
             "HELM_DATA_HOME": str(homes / "data"),
         }
         helm_cli = HelmCli(binary=str(binary), env=env, kill_grace=10.0)
-        hub = HubConnection(
-            HubOptions(url=controller_sim.base_url, keepalive_interval=0.5, server_timeout=3.0)
-        )
+        hub = HubConnection(HubOptions(url=sim.base_url, keepalive_interval=0.5, server_timeout=3.0))
         watchers: list[ReleaseWatcher] = []
 
         def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
@@ -218,7 +218,7 @@ async def deployer(
         await hub.start()
         await hub.wait_connected(10)
         made_deployer = Deployer(
-            controller_sim,
+            sim,
             hub,
             service,
             helm_cli,

@@ -7,7 +7,6 @@ concurrency bound are exercised for real; the integration tests repeat the key c
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from communication_operator.contracts import (
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.repository import repository_alias
+from communication_operator.workloads.secrets import SecretSnapshot
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import Signal, SignalKind
 from communication_operator.workloads.values import OperatorContext
@@ -90,6 +90,19 @@ class MemorySecrets:
     async def delete(self, namespace: str, name: str) -> bool:
         self.operations.append(("delete", name))
         return self.secrets.pop((namespace, name), None) is not None
+
+    async def read(self, namespace: str, name: str) -> SecretSnapshot | None:
+        stored = self.secrets.get((namespace, name))
+        if stored is None:
+            return None
+        return SecretSnapshot(data=dict(stored["data"]), labels=dict(stored.get("labels", {})))
+
+    async def restore(self, namespace: str, name: str, snapshot: SecretSnapshot | None) -> None:
+        self.operations.append(("restore", name))
+        if snapshot is None:
+            self.secrets.pop((namespace, name), None)
+        else:
+            self.secrets[(namespace, name)] = {"data": dict(snapshot.data), "labels": dict(snapshot.labels)}
 
 
 class FakeWatcher:
@@ -232,16 +245,18 @@ async def test_values_files_are_private_quoted_and_removed_afterwards(harness: H
 
 async def test_secrets_go_to_the_release_secret_and_never_into_files_or_reports(harness: Harness) -> None:
     secret = "very-secret-value-42"
-    harness.fake.set("upgrade", exit=1, stderr=f"Error: admission webhook said {secret} is bad\n")
+    harness.fake.set("upgrade", sleep=0.5, exit=1, stderr=f"Error: admission webhook said {secret} is bad\n")
 
     await harness.deploy(
         values=[ValueOverrideDto(path="oauth.clientSecret", value=secret, is_secret=True)],
         repository_username="reader",
         repository_password="repo-pa55word",
     )
+    # What helm runs with (the failed first install then removes the Secret again).
+    await _until(lambda: harness.fake.calls("upgrade"))
+    stored = harness.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")]
     await harness.settle()
 
-    stored = harness.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")]
     assert stored["data"] == {"oauth.clientSecret": secret, "secrets.rabbitmq": BROKER_PASSWORD}
     assert stored["labels"]["octo-mesh.meshmakers.io/workload-rt-id"] == WORKLOAD
     assert stored["workload"] == "Mesh Adapter"
@@ -585,11 +600,12 @@ async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness
 
 def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     from communication_operator.workloads.service import remove_orphaned_values_dirs
+    from communication_operator.workloads.valuesdirs import owner_tag
 
     dead = subprocess.Popen(["true"])
     dead.wait()
     orphan = tmp_path / f"octo-values-{dead.pid}-acme-w1-abc"
-    live = tmp_path / f"octo-values-{os.getpid()}-acme-w2-def"
+    live = tmp_path / f"octo-values-{owner_tag()}-acme-w2-def"  # named as this process names its own
     unrelated = tmp_path / "octo-values-notapid"
     for directory in (orphan, live, unrelated):
         directory.mkdir()
