@@ -124,6 +124,8 @@ class IngressSettings(_Section):
 class HelmSettings(_Section):
     timeout_seconds: float = Field(default=300.0, gt=0, alias="timeoutseconds")
     max_concurrent: int = Field(default=4, ge=1, alias="maxconcurrent")
+    # helm 4: take over fields another field manager owns (server-side apply) on the real upgrade.
+    force_conflicts: bool = Field(default=False, alias="forceconflicts")
     history_max: int = Field(default=5, ge=0, alias="historymax")
     binary: str = Field(default="helm", min_length=1, alias="binary")
     # Fail-fast: stop helm early when a pod problem is hopeless (workloads/signals.py FailFastPolicy).

@@ -497,3 +497,15 @@ def test_platform_namespace_is_passed_on_and_granted(tmp_path: Path) -> None:
         "edge-pools",
         "octo-platform",
     ]
+
+
+def test_force_conflicts_is_passed_on_only_when_asked(tmp_path: Path) -> None:
+    def env_of(values: dict[str, Any]) -> dict[str, Any]:
+        deployment = one(template(values, tmp_path), "Deployment")
+        return {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+
+    assert "OPERATOR__HELM__FORCECONFLICTS" not in env_of(EDGE_VALUES)
+    forced = env_of(merged(EDGE_VALUES, {"operator": {"helm": {"forceConflicts": True}}}))
+    assert forced["OPERATOR__HELM__FORCECONFLICTS"] == "true"

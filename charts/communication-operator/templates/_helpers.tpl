@@ -245,6 +245,10 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.helm.maxConcurrent | quote }}
 - name: OPERATOR__HELM__HISTORYMAX
   value: {{ $op.helm.historyMax | quote }}
+{{- if $op.helm.forceConflicts }}
+- name: OPERATOR__HELM__FORCECONFLICTS
+  value: "true"
+{{- end }}
 {{- with $op.helm.failFast }}
 - name: OPERATOR__HELM__FAILFAST
   value: {{ .enabled | quote }}

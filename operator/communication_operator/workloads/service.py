@@ -64,6 +64,12 @@ from communication_operator.workloads.recovery import (
     uninstall_to_completion,
 )
 from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.workloads.replicas import (
+    REPLICA_COUNT_KEY,
+    ReplicaReader,
+    explain_field_conflict,
+    replica_pin,
+)
 from communication_operator.workloads.repository import (
     ChartSource,
     RepositoryError,
@@ -115,6 +121,7 @@ class WorkloadOptions:
     timeout_seconds: float = 300.0
     history_max: int = 5
     max_concurrent: int = 4
+    force_conflicts: bool = False  # helm 4 --force-conflicts on the real upgrade
     fail_fast: FailFastPolicy = field(default_factory=FailFastPolicy)
     dry_run: bool = True
     status_limit: int = STATUS_LIMIT
@@ -127,6 +134,7 @@ class WorkloadOptions:
             timeout_seconds=settings.helm.timeout_seconds,
             history_max=settings.helm.history_max,
             max_concurrent=settings.helm.max_concurrent,
+            force_conflicts=settings.helm.force_conflicts,
             fail_fast=fail_fast_policy_from_settings(settings),
         )
 
@@ -239,6 +247,7 @@ class WorkloadService:
         options: WorkloadOptions | None = None,
         *,
         metrics: OperatorMetrics | None = None,
+        replicas: ReplicaReader | None = None,
     ) -> None:
         self._hub = hub
         self._helm = helm
@@ -247,6 +256,7 @@ class WorkloadService:
         self._values = values_context
         self.options = options or WorkloadOptions(namespace=values_context.pool_namespace)
         self._metrics = metrics
+        self._replicas = replicas
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
         self._runs: dict[str, _Run] = {}
         self._closing = False
@@ -537,6 +547,7 @@ class WorkloadService:
                 chart_version=version,
                 labels=release_labels(dto),
                 secrets=secrets,
+                set_values=await self._replica_pin(dto, release, namespace),
             )
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
@@ -550,6 +561,17 @@ class WorkloadService:
                 await self._restore_secret(dto, release, rendered.secret_name, before)
                 raise
         return await self._success_message(release, namespace, source.chart_name, version)
+
+    async def _replica_pin(self, dto: WorkloadDeployedDto, release: str, namespace: str) -> dict[str, str]:
+        """``--set replicaCount=<live>`` on helm 4 (workloads/replicas.py); hibernation is in the values."""
+        if dto.hibernated or self._replicas is None or (await self._helm.version()).major < 4:
+            return {}
+        live = await self._replicas.live_replicas(namespace, release)
+        pin = replica_pin(live, hibernated=False, server_side_apply=True)
+        if pin is None:
+            return {}
+        log.info("release %s: replicaCount pinned to the live count %d", release, pin)
+        return {REPLICA_COUNT_KEY: str(pin)}
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
         username = dto.repository_username or source.url_username
@@ -644,6 +666,8 @@ class WorkloadService:
                 history_max=self.options.history_max,
                 labels=args.labels,
                 dry_run=dry_run,
+                set_values=args.set_values,
+                force_conflicts=self.options.force_conflicts and not dry_run,
                 secrets=args.secrets,
             )
 
@@ -682,7 +706,8 @@ class WorkloadService:
                 try:
                     helm_task.result()
                 except HelmError as exc:
-                    raise DeployFailed(_with_diagnostics(str(exc), watcher.snapshot())) from None
+                    message = explain_field_conflict(str(exc))
+                    raise DeployFailed(_with_diagnostics(message, watcher.snapshot())) from None
                 return
             # Explain with what is wrong now, before helm's rollback deletes the failing pods.
             message = _fail_fast_message(
@@ -848,6 +873,7 @@ class _UpgradeArgs:
     chart_version: str | None
     labels: dict[str, str]
     secrets: frozenset[str]
+    set_values: dict[str, str] = field(default_factory=dict)  # the replica pin (workloads/replicas.py)
 
 
 def _last_helm_run(run: _Run | None) -> _Run | None:
@@ -924,6 +950,7 @@ def build_workload_service(
     through the operator's ``ApiClient`` (``api``), helm pointed at the same cluster."""
     if removed := remove_orphaned_values_dirs():
         log.info("removed %d values director(ies) left by an operator process that was killed", removed)
+    from communication_operator.workloads.replicas import KubeReplicaReader
     from communication_operator.workloads.secrets import ReleaseSecrets
     from communication_operator.workloads.watcher import ReleaseWatcher
 
@@ -949,6 +976,7 @@ def build_workload_service(
         values_context_from_settings(settings),
         options,
         metrics=metrics,
+        replicas=KubeReplicaReader(api),
     )
 
 

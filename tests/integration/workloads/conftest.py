@@ -25,6 +25,7 @@ from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
+from communication_operator.workloads.replicas import KubeReplicaReader
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
@@ -154,6 +155,7 @@ async def deployer(
         metrics: OperatorMetrics | None = None,
         platform_namespace: str = "",
         cluster_secrets: ClusterSecrets | None = None,
+        force_conflicts: bool = False,
         sim: Any = None,
         **options: Any,
     ) -> Deployer:
@@ -198,12 +200,14 @@ async def deployer(
             WorkloadOptions(
                 namespace=namespace,
                 platform_namespace=platform_namespace,
+                force_conflicts=force_conflicts,
                 timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
                 history_max=3,
                 max_concurrent=max_concurrent,
                 fail_fast=policy,
             ),
             metrics=metrics,
+            replicas=KubeReplicaReader(kube_api),
         )
 
         async def register() -> None:
