@@ -28,6 +28,7 @@ from typing import Any
 
 import kopf
 
+from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub import HubConnection
 from communication_operator.hub.auth import ANONYMOUS_STARTUP_WARNING
 from communication_operator.hub.session import redact_url_tokens
@@ -141,6 +142,7 @@ async def build_context(
     kube = await KubeClient.create(kubeconfig, kube_context)
     objects = KubeObjects(kube.api)
     hub = HubConnection(options, token_provider=token_provider, metrics=metrics)
+    hub.contract = ContractSelector(settings.contract)
     registry = PoolRegistry()
     status = PoolStatusWriter(objects)
     provisioner = None

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from communication_operator.contracts.profiles import CONTRACT_SETTINGS
 
 if TYPE_CHECKING:
     from communication_operator.hub import HubOptions
@@ -166,6 +169,13 @@ def _env(name: str) -> Any:
     return f"{ENV_PREFIX}{name}"
 
 
+def _ds_alias(name: str) -> AliasChoices:
+    """Our name, and the DeploymentSite-era name of the same setting (POOL → DEPLOYMENTSITE)."""
+    return AliasChoices(
+        _env(name), _env(name.replace("POOLS", "DEPLOYMENTSITES").replace("POOL", "DEPLOYMENTSITE"))
+    )
+
+
 class Settings(BaseSettings):
     """All operator settings. Construct with :func:`load_settings` to get readable errors."""
 
@@ -195,12 +205,23 @@ class Settings(BaseSettings):
     )
 
     # Pools.
-    auto_manage_pools: bool = Field(default=False, alias=_env("AUTOMANAGEPOOLS"))
+    # DS-era names (OPERATOR__AUTOMANAGEDEPLOYMENTSITES, ...) are accepted as aliases of ours.
+    auto_manage_pools: bool = Field(
+        default=False, alias=_env("AUTOMANAGEPOOLS"), validation_alias=_ds_alias("AUTOMANAGEPOOLS")
+    )
     watch_namespace: str = Field(default="", alias=_env("WATCHNAMESPACE"))
-    pool_namespace: str = Field(default="octo", alias=_env("POOLNAMESPACE"))
+    pool_namespace: str = Field(
+        default="octo", alias=_env("POOLNAMESPACE"), validation_alias=_ds_alias("POOLNAMESPACE")
+    )
     # Where adapter-pool workloads (workloadType 2) are installed; empty = the pool namespace.
     platform_namespace: str = Field(default="", alias=_env("PLATFORMNAMESPACE"))
-    pool_registration_retry_seconds: float = Field(default=30.0, alias=_env("POOLREGISTRATIONRETRYSECONDS"))
+    pool_registration_retry_seconds: float = Field(
+        default=30.0,
+        alias=_env("POOLREGISTRATIONRETRYSECONDS"),
+        validation_alias=_ds_alias("POOLREGISTRATIONRETRYSECONDS"),
+    )
+    # Which controller generation to speak: auto (detected per connection), pools, deploymentsites.
+    contract: str = Field(default="auto", alias=_env("CONTRACT"))
     pre_update_tenant_delay_seconds: float = Field(
         default=5.0, ge=0, alias=_env("PREUPDATETENANTDELAYSECONDS")
     )
@@ -254,6 +275,14 @@ class Settings(BaseSettings):
     def _pool_namespace_is_dns_label(cls, value: str) -> str:
         if not _DNS_LABEL.match(value):
             raise ValueError("must be a Kubernetes namespace name (lower-case DNS label)")
+        return value
+
+    @field_validator("contract")
+    @classmethod
+    def _known_contract(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in CONTRACT_SETTINGS:
+            raise ValueError(f"must be one of {', '.join(CONTRACT_SETTINGS)}")
         return value
 
     @field_validator("platform_namespace")

@@ -27,6 +27,7 @@ from communication_operator.contracts import (
     encode_arguments,
     signature_of,
 )
+from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub.backoff import Backoff
 from communication_operator.hub.errors import (
     AuthenticationFailed,
@@ -36,6 +37,7 @@ from communication_operator.hub.errors import (
     MessageTooLarge,
     NotConnected,
 )
+from communication_operator.hub.generations import invoke_in_contract, push_in_cp_names
 from communication_operator.hub.outbox import Outbox, Report, make_report
 from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
 from communication_operator.metrics import InvocationOutcome, OperatorMetrics
@@ -113,6 +115,8 @@ class HubConnection:
         self.stats = HubStats()
         self.connection_id: str | None = None
         self.state_listeners: list[Callable[[bool], None]] = []
+        # Which controller generation this connection speaks (OPERATOR__CONTRACT; app.py sets it).
+        self.contract = ContractSelector("auto")
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -148,7 +152,9 @@ class HubConnection:
         arguments = encode_arguments(str(method), *args)
         outcome = InvocationOutcome.OK
         try:
-            result = await session.invoke(str(method), arguments, timeout or self.options.invoke_timeout)
+            result = await invoke_in_contract(
+                self.contract, session, str(method), arguments, timeout or self.options.invoke_timeout
+            )
         except HubError:
             outcome = InvocationOutcome.ERROR
             raise
@@ -280,6 +286,7 @@ class HubConnection:
 
     async def _run_connected_hooks(self) -> None:
         token = _in_connected_hook.set(True)
+        self.contract.connection_opened()  # a controller can be upgraded between two connections
         try:
             for hook in self._hooks:
                 await hook()
@@ -318,7 +325,7 @@ class HubConnection:
     # -- pushes --------------------------------------------------------------------------------------
 
     def _enqueue_push(self, target: str, arguments: Any) -> None:
-        self._pushes.put_nowait((target, arguments))
+        self._pushes.put_nowait(push_in_cp_names(self.contract, target, arguments))
 
     async def _dispatch_pushes(self) -> None:
         """One push at a time, in arrival order; the controller relies on serial handling."""

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from communication_operator.contracts import PoolEnvironment, ValueOverrideDto, WorkloadType
+from octo_devtools.controller_sim.generations import SimulatedGeneration
 from octo_devtools.controller_sim.hub import OperatorHub
 from octo_devtools.controller_sim.state import AdminError, ControllerState, Workload, new_rt_id
 from octo_devtools.controller_sim.views import render_state
@@ -132,6 +133,7 @@ class AdminApi:
             web.get("/admin/calls", self._guard(self.get_calls)),
             web.get("/admin/completions", self._guard(self.get_completions)),
             web.post("/admin/faults", self._guard(self.fault)),
+            web.post("/admin/contract", self._guard(self.set_contract)),
         ]
 
     def _guard(self, handler: Handler) -> Handler:
@@ -267,6 +269,15 @@ class AdminApi:
 
     async def get_completions(self, request: web.Request) -> web.Response:
         return web.json_response(self._hub.completions)
+
+    async def set_contract(self, request: web.Request) -> web.Response:
+        """Switch the generation, as a controller upgrade would: open connections see it at once."""
+        contract = _field(await _json_body(request), "contract", str)
+        if contract not in ("pools", "deploymentsites"):
+            raise _BadRequest(f"'contract' must be pools or deploymentsites, got {contract!r}.")
+        self._hub.generation = SimulatedGeneration(contract)
+        logger.info("admin: the controller now speaks the %s contract", contract)
+        return web.json_response({"contract": contract})
 
     async def fault(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

@@ -158,6 +158,10 @@ class AdminClient:
         ``progressAfterFinal`` (see ``docs/controller-simulator.md``)."""
         return list((await self.workload(workload_rt_id))["deploys"])
 
+    async def set_contract(self, contract: str) -> None:
+        """Make the simulator speak ``pools`` or ``deploymentsites`` names (a controller upgrade)."""
+        await self._request("POST", "/admin/contract", {"contract": contract})
+
     async def fault(self, kind: str) -> int:
         """Inject a fault (drop, close-error, close-reconnect, freeze, thaw, restart, reject-auth,
         accept-auth); returns how many connections were open."""

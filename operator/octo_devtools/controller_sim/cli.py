@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--state-file", help="keep pools and workloads in this JSON file across restarts")
     parser.add_argument(
+        "--contract",
+        choices=("pools", "deploymentsites"),
+        default="pools",
+        help="controller generation: pool-era or DeploymentSite-era hub names (default pools)",
+    )
+    parser.add_argument(
         "--without-method",
         action="append",
         default=[],
@@ -98,6 +104,7 @@ async def serve(args: argparse.Namespace) -> None:
         detailed_errors=args.detailed_errors,
         state_file=args.state_file,
         missing_methods=frozenset(args.without_method),
+        contract=args.contract,
     )
     simulator = Simulator(options)
     stop = asyncio.Event()
