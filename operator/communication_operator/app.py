@@ -42,6 +42,7 @@ from communication_operator.pools import (
     PoolStatusWriter,
     bind_to_hub,
 )
+from communication_operator.redaction import remember_secrets
 from communication_operator.settings import Settings
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
@@ -131,6 +132,9 @@ async def build_context(
     in_process: bool = False,
 ) -> OperatorContext:
     """Create (but do not start) the clients and services for ``settings``."""
+    # Before any client logs: a library's debug line may carry a configured secret (the broker
+    # password in a pool's connection Secret, in base64).
+    remember_secrets(settings.secret_values())
     options = settings.hub_options()
     if settings.authentication.enabled and not settings.authentication.tenant_id:
         log.warning("OPERATOR__AUTHENTICATION__TENANTID is not set; the controller expects the system tenant")

@@ -10,22 +10,31 @@ namespace and name) instead; its ``namespace`` and ``name`` become the same cont
 ``kind`` a ``kind`` field), so kopf's lines about a CommunicationPool can be filtered like ours.
 
 Secrets: callers redact what they log (helm output and status texts go through
-:mod:`~communication_operator.workloads.redaction` with the deploy's known secrets). As a safety net
-the formatters also apply the structural rules of :func:`~communication_operator.workloads.redaction.redact`
-(URL user-info passwords, ``--password`` options, ``Authorization`` headers, ``password=…`` pairs) to
-the message, the context values and the exception text.
+:mod:`~communication_operator.redaction` with the deploy's known secrets). As a safety net every log
+record of the process, ours or a library's (kubernetes-asyncio's ``response body`` at DEBUG, kopf,
+aiohttp), is redacted when it is created (:func:`install_record_redaction`, so every handler gets the
+redacted text, also kopf's Event poster) and again by the formatters: with every secret the process
+knows (:data:`~communication_operator.redaction.KNOWN_SECRETS`, in all encoded forms) and the
+structural rules (URL user-info passwords, ``--password`` options, ``Authorization`` headers,
+``password=…`` pairs), in the message, the context values and the exception text.
+
+The text format escapes control characters (``\\n``, ``\\r``, ``\\t``, ``\\x1b``, line separators) in
+the message and in every context value, so a value from outside (a workload name with a newline)
+cannot start a forged line; only the traceback, which follows the line, spans several lines.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
-from communication_operator.workloads.redaction import redact
+from communication_operator.redaction import KNOWN_SECRETS
 
 #: Context attributes the formatters look for on a record, in output order.
 CONTEXT_FIELDS: Final = ("tenant", "pool", "workload", "release", "namespace", "name")
@@ -37,6 +46,19 @@ _RECORD_ATTRIBUTE: Final = {"name": "object_name"}
 KOPF_REF_ATTRIBUTE: Final = "k8s_ref"
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+#: The lines of a traceback that are neither frames nor an exception's own text.
+_TRACEBACK_HEADINGS: Final = frozenset(
+    {
+        "Traceback (most recent call last):\n",
+        "\nDuring handling of the above exception, another exception occurred:\n\n",
+        "\nThe above exception was the direct cause of the following exception:\n\n",
+    }
+)
+
+#: Characters that would break a text-format line: C0/C1 controls, DEL and Unicode line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def log_context(**fields: object) -> dict[str, str]:
@@ -64,18 +86,19 @@ def record_context(record: logging.LogRecord) -> dict[str, str]:
         if value is None and isinstance(ref, Mapping) and key in ("namespace", "name"):
             value = ref.get(key)
         if value is not None and value != "":
-            context[key] = redact(str(value))
+            context[key] = KNOWN_SECRETS.redact(str(value))
     if isinstance(ref, Mapping) and ref.get("kind"):
         context["kind"] = str(ref["kind"])
     return context
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
-    # Cached like logging.Formatter does, so several handlers format it once.
-    if record.exc_info and not record.exc_text:
-        record.exc_text = formatter.formatException(record.exc_info)
+    # Formatted by this formatter, not taken from the record's cache (another formatter's text, which
+    # for the text format would not escape the exception's message).
+    if record.exc_info:
+        return KNOWN_SECRETS.redact(formatter.formatException(record.exc_info))
     if record.exc_text:
-        return redact(record.exc_text)
+        return KNOWN_SECRETS.redact(record.exc_text)
     return None
 
 
@@ -87,14 +110,14 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": KNOWN_SECRETS.redact(record.getMessage()),
         }
         entry.update(record_context(record))
         exception = _exception_text(self, record)
         if exception:
             entry["exception"] = exception
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
+            entry["stack"] = KNOWN_SECRETS.redact(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -104,8 +127,20 @@ class TextFormatter(logging.Formatter):
     def __init__(self, fmt: str = TEXT_FORMAT) -> None:
         super().__init__(fmt)
 
+    def formatException(self, ei: Any) -> str:
+        """The traceback on the lines below, with control characters in each exception's message
+        escaped: a message with a newline cannot start a line that looks like a log line."""
+        exc_type, exc, tb = ei
+        parts = []
+        for piece in traceback.TracebackException(exc_type, exc, tb).format():
+            if piece.startswith(" ") or piece in _TRACEBACK_HEADINGS:
+                parts.append(piece)  # frames and the fixed headings
+            else:
+                parts.append(escape_controls(piece.removesuffix("\n")) + "\n")  # "Type: message"
+        return "".join(parts).removesuffix("\n")
+
     def format(self, record: logging.LogRecord) -> str:
-        record.message = redact(record.getMessage())
+        record.message = escape_controls(KNOWN_SECRETS.redact(record.getMessage()))
         record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
         context = record_context(record)
@@ -115,15 +150,26 @@ class TextFormatter(logging.Formatter):
         if exception:
             line += "\n" + exception
         if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
+            line += "\n" + KNOWN_SECRETS.redact(self.formatStack(record.stack_info))
         return line
 
 
+def escape_controls(text: str) -> str:
+    """``text`` on one line: newlines, tabs and other control characters written as escapes."""
+    return _CONTROL.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _CONTROL_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
 def _quote(value: str) -> str:
-    """A value as it reads unambiguously in ``key=value`` (quoted only when it has spaces or quotes)."""
-    if value and not any(ch.isspace() or ch in "\"'=" for ch in value):
+    """A value as it reads unambiguously in ``key=value`` on one line (quoted when it has spaces, quotes
+    or control characters, which JSON escapes)."""
+    if value and not any(ch.isspace() or ch in "\"'=" for ch in value) and not _CONTROL.search(value):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return escape_controls(json.dumps(value, ensure_ascii=False))
 
 
 class _OperatorStreamHandler(logging.StreamHandler[TextIO]):
@@ -146,4 +192,45 @@ def install(formatter: logging.Formatter, level: int, stream: TextIO | None = No
     ]
     root.addHandler(handler)
     root.setLevel(level)
+    install_record_redaction()
     return handler
+
+
+def install_record_redaction() -> None:
+    """Redact every log record of the process when it is created: the message with its arguments merged
+    (``msg`` becomes the redacted text, ``args`` empty), so every handler sees only the redacted text.
+
+    Installed once; records created before, or by a factory installed later, are still redacted by our
+    formatters.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, _REDACTING_FACTORY, False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        redact_record(record)
+        return record
+
+    setattr(redacting_factory, _REDACTING_FACTORY, True)
+    logging.setLogRecordFactory(redacting_factory)
+
+
+_REDACTING_FACTORY: Final = "_communication_operator_redacts"
+_PLAIN: Final = logging.Formatter()
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Replace the record's message with its redacted text, and set its exception and stack texts
+    redacted (a message that cannot be formatted is left alone, so logging reports that error itself)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # logging's own error handling reports it when the record is emitted
+        return
+    record.msg = KNOWN_SECRETS.redact(message)
+    record.args = None
+    # Formatters use a record's cached exception text instead of formatting the exception again.
+    if record.exc_info and not record.exc_text:
+        record.exc_text = KNOWN_SECRETS.redact(_PLAIN.formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = KNOWN_SECRETS.redact(record.stack_info)

@@ -28,8 +28,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from communication_operator.contracts.profiles import CONTRACT_SETTINGS
+from communication_operator.redaction import url_passwords
 
 if TYPE_CHECKING:
     from communication_operator.hub import HubOptions
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 ENV_PREFIX = "OPERATOR__"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+UNPARSABLE_SECTION = "{name}: not a JSON object (or set its keys one by one as {name}__<KEY>)"
 
 
 class ConfigurationError(Exception):
@@ -318,6 +323,27 @@ class Settings(BaseSettings):
             )
         return self.communication_controller_uri
 
+    def secret_values(self) -> frozenset[str]:
+        """Every secret in the settings, for the log safety net: the client secret, the broker and
+        cluster passwords, and passwords written into the configured URLs."""
+        secrets = (
+            self.authentication.client_secret,
+            self.broker_password,
+            self.cluster_secrets.mongodb_user_password,
+            self.cluster_secrets.mongodb_admin_password,
+            self.cluster_secrets.stream_data_password,
+        )
+        values = {secret.get_secret_value() for secret in secrets if secret is not None}
+        for uri in (
+            self.communication_controller_uri,
+            self.workload_communication_controller_uri,
+            self.reporting_service_uri,
+            self.auth_uri,
+            self.authentication.issuer_uri,
+        ):
+            values |= url_passwords(uri or "")
+        return frozenset(value for value in values if value)
+
     def token_provider(self) -> ClientCredentialsTokenProvider | None:
         """The hub's OAuth2 client-credentials token source, or ``None`` when authentication is off."""
         from communication_operator.hub.auth import ClientCredentialsTokenProvider
@@ -359,6 +385,11 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigurationError(describe_validation_error(exc)) from None
+    except SettingsError as exc:
+        # A nested section given as one variable that is not JSON; the decoder's text is not shown.
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name((field.group(1),)) if field else f"{ENV_PREFIX}(settings)"
+        raise ConfigurationError(UNPARSABLE_SECTION.format(name=name)) from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -233,3 +233,28 @@ def test_a_missing_ca_file_stops_the_start(clean_environment: pytest.MonkeyPatch
     clean_environment.setenv("OPERATOR__CONTROLLERCAFILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigurationError, match="OPERATOR__CONTROLLERCAFILE: Path does not point to a file"):
         load_settings()
+
+
+def test_a_section_that_is_not_json_is_a_configuration_error_without_the_value(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    clean_environment.setenv("OPERATOR__CLUSTERSECRETS", "{mongo-hunter2")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("OPERATOR__CLUSTERSECRETS: not a JSON object")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secret_values_name_every_configured_secret(clean_environment: pytest.MonkeyPatch) -> None:
+    clean_environment.setenv("OPERATOR__COMMUNICATIONCONTROLLERURI", "https://op:uri-hunter2@ctl.example")
+    clean_environment.setenv("OPERATOR__BROKERPASSWORD", "broker-hunter2")
+    clean_environment.setenv("OPERATOR__AUTHENTICATION__ISSUERURI", "https://idp")
+    clean_environment.setenv("OPERATOR__AUTHENTICATION__CLIENTID", "op")
+    clean_environment.setenv("OPERATOR__AUTHENTICATION__CLIENTSECRET", "client-hunter2")
+    clean_environment.setenv("OPERATOR__CLUSTERSECRETS__MONGODBADMINPASSWORD", "admin-hunter2")
+    assert load_settings().secret_values() == {
+        "uri-hunter2",
+        "broker-hunter2",
+        "client-hunter2",
+        "admin-hunter2",
+    }

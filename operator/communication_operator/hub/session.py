@@ -31,12 +31,12 @@ from communication_operator.hub.errors import (
     NotConnected,
 )
 from communication_operator.hub.protocol import MessageType
+from communication_operator.redaction import mask_url_credentials
 
 log = logging.getLogger(__name__)
 
 HUB_PATH = "operatorHub"
 _TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s'\"]+", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s@/]+(?=@)", re.IGNORECASE)
 
 PushHandler = Callable[[str, Any], None]
 
@@ -44,7 +44,7 @@ PushHandler = Callable[[str, Any], None]
 def redact_url_tokens(text: str) -> str:
     """Mask the ``access_token`` query value (aiohttp puts the WebSocket URL, which carries the token,
     into some exception texts) and a password in URL user-info (a controller URI may carry one)."""
-    return _URL_PASSWORD.sub(r"\1***", _TOKEN_IN_TEXT.sub(r"\1***", text))
+    return mask_url_credentials(_TOKEN_IN_TEXT.sub(r"\1***", text))
 
 
 def hub_url(base_url: str) -> str:

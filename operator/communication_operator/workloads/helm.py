@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.redaction import redact, redact_and_bound
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class HelmCli:
         out = stdout.decode(errors="replace")
         err = stderr.decode(errors="replace")
         if process.returncode != 0:
-            cleaned = truncate_middle(redact(err.strip(), secret_list), STDERR_LIMIT)
+            cleaned = redact_and_bound(err, STDERR_LIMIT, secret_list).strip()
             raise HelmError(operation, process.returncode, cleaned)
         return HelmResult(out, err, seconds)
 

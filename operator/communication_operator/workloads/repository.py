@@ -10,7 +10,10 @@ URL with the chart name appended, ``oci://host/path/chart``; credentials go to `
 for :attr:`ChartSource.registry_host`.
 
 Both URL and chart name end up as helm arguments, so anything that could be read as an option
-(a leading ``-``) or that does not parse as the expected kind of URL is refused here.
+(a leading ``-``) or that does not parse as the expected kind of URL is refused here. A refusal never
+echoes the URL as given, nor urllib's error text (which quotes parts of it): the URL may carry a
+password that, unparsed, is known to nobody as a secret. It names the URL through
+:func:`~communication_operator.redaction.describe_url`, credentials masked.
 """
 
 from __future__ import annotations
@@ -21,7 +24,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from communication_operator.redaction import describe_url
+
 ALIAS_PREFIX = "octo-"
+
+# Refusal texts; {url} is the URL with its credentials masked (describe_url), never the URL as given.
+BLANK_URL = "repositoryUrl is blank"
+SURROUNDING_WHITESPACE = "repositoryUrl {url} has surrounding whitespace"
+MALFORMED_URL = "repositoryUrl {url} is not a valid URL: its host or port cannot be read"
+UNSUPPORTED_SCHEME = (
+    "repositoryUrl {url} has unsupported scheme {scheme}; expected https://, http:// or oci://"
+)
+NO_HOST_OR_WHITESPACE = "repositoryUrl {url} has no host or contains whitespace"
+OCI_QUERY = "OCI repositoryUrl {url} must not have a query or fragment"
+OCI_CREDENTIALS = (
+    "OCI repositoryUrl for host {host!r} must not carry credentials; "
+    "use repositoryUsername/repositoryPassword"
+)
 
 _CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VERSION = re.compile(r"^[A-Za-z0-9~^<>=.*+_, |-]+$")
@@ -70,30 +89,26 @@ def classify_repository_url(repository_url: str) -> RepositoryKind:
     """``INDEX`` for ``http(s)://host/…``, ``OCI`` for ``oci://host/…``; anything else raises."""
     url = repository_url.strip()
     if not url:
-        raise RepositoryError("repositoryUrl is blank")
+        raise RepositoryError(BLANK_URL)
     if url != repository_url:
-        raise RepositoryError(f"repositoryUrl {repository_url!r} has surrounding whitespace")
+        raise RepositoryError(SURROUNDING_WHITESPACE.format(url=describe_url(url)))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as error:
-        raise RepositoryError(f"repositoryUrl {url!r} is not a valid URL: {error}") from None
+    except ValueError:
+        raise RepositoryError(MALFORMED_URL.format(url=describe_url(url))) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "oci"):
-        raise RepositoryError(
-            f"repositoryUrl {url!r} has unsupported scheme {parts.scheme or '(none)'!r}; "
-            "expected https://, http:// or oci://"
-        )
+        # The "scheme" of ``user:pass@host`` is ``user``: named only when it is all a scheme can be.
+        named = repr(parts.scheme) if parts.scheme and url.startswith(f"{parts.scheme}://") else "(none)"
+        raise RepositoryError(UNSUPPORTED_SCHEME.format(url=describe_url(url), scheme=named))
     if not parts.hostname or any(c.isspace() for c in url):
-        raise RepositoryError(f"repositoryUrl {url!r} has no host or contains whitespace")
+        raise RepositoryError(NO_HOST_OR_WHITESPACE.format(url=describe_url(url)))
     if scheme == "oci":
         if parts.query or parts.fragment:
-            raise RepositoryError(f"OCI repositoryUrl {url!r} must not have a query or fragment")
+            raise RepositoryError(OCI_QUERY.format(url=describe_url(url)))
         if parts.username or parts.password:
-            raise RepositoryError(
-                f"OCI repositoryUrl for host {parts.hostname!r} must not carry credentials; "
-                "use repositoryUsername/repositoryPassword"
-            )
+            raise RepositoryError(OCI_CREDENTIALS.format(host=parts.hostname))
         return RepositoryKind.OCI
     return RepositoryKind.INDEX
 

@@ -31,8 +31,8 @@ from prometheus_client import Counter, Histogram
 from communication_operator.contracts import ScaleWorkloadDto, ServerMethod, WorkloadScaleStatusDto
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.logs import log_context
+from communication_operator.redaction import redact, truncate_middle
 from communication_operator.workloads.naming import NamingError, release_name
-from communication_operator.workloads.redaction import redact, truncate_middle
 
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics

@@ -50,6 +50,7 @@ from communication_operator.contracts import (
 )
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
+from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
 from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
@@ -63,7 +64,6 @@ from communication_operator.workloads.recovery import (
     recover_pending_release,
     uninstall_to_completion,
 )
-from communication_operator.workloads.redaction import redact, truncate_middle
 from communication_operator.workloads.replicas import (
     REPLICA_COUNT_KEY,
     ReplicaReader,
@@ -449,7 +449,10 @@ class WorkloadService:
 
     async def _deploy(self, dto: WorkloadDeployedDto, release: str) -> None:
         self.stats.deploys_started += 1
-        secrets = secret_values(dto, self._values)
+        # A password in the URL counts as a secret even when the URL does not parse; every log line
+        # (a library's too) is redacted of what the process knows.
+        secrets = secret_values(dto, self._values) | url_passwords(dto.repository_url)
+        remember_secrets(secrets)
         context = workload_context(dto, release)
         started = time.monotonic()
         try:

@@ -34,7 +34,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from communication_operator.workloads.redaction import redact, truncate_middle
+from communication_operator.redaction import redact, truncate_middle
 
 #: Waiting reasons that are normal progress, not problems.
 BENIGN_WAITING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})

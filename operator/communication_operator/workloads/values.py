@@ -170,7 +170,8 @@ def render_values(dto: WorkloadDeployedDto, context: OperatorContext) -> Rendere
 
 
 def secret_values(dto: WorkloadDeployedDto, context: OperatorContext) -> frozenset[str]:
-    """Every secret string this deploy knows of, for :func:`~.redaction.redact` (empty ones left out).
+    """Every secret string this deploy knows of, for :func:`~communication_operator.redaction.redact`
+    (empty ones left out).
 
     Includes the repository password and all configured cluster secrets whether or not this workload
     receives them.

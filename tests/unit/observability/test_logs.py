@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -18,8 +19,8 @@ from communication_operator.logs import (
     TextFormatter,
     log_context,
 )
+from communication_operator.redaction import KNOWN_SECRETS, redact, remember_secrets
 from communication_operator.settings import Settings
-from communication_operator.workloads.redaction import redact
 
 CONTEXT = log_context(tenant="acme", pool="65f1" + "0" * 20, workload="w1", release="acme-w1")
 
@@ -189,3 +190,93 @@ def test_configure_logging_text_and_level(
     assert "Handler 'pool_created' failed temporarily namespace=octo name=site kind=CommunicationPool" in out
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.splitlines()[0])
+
+
+FORGED = "2026-01-01 00:00:00,000 ERROR   communication_operator.workloads.service: forged line"
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r", "\r\n", "\u2028", "\x85", "\x1b[2K\r"])
+def test_text_format_cannot_be_forged_by_a_value_with_control_characters(separator: str) -> None:
+    name = f"Mesh Adapter{separator}{FORGED}"
+    record = _record(
+        "deploying workload %s (%s)", "65f2", name, extra=log_context(workload=f"w1{separator}{FORGED}")
+    )
+    line = TextFormatter().format(record)
+    assert len(line.splitlines()) == 1
+    assert not any(ch in line for ch in "\r\n\x1b\x85\u2028")
+    assert "Mesh Adapter\\" in line  # escaped, still readable
+    assert 'workload="w1\\' in line
+
+
+def test_an_exception_message_cannot_forge_a_line_in_the_text_format() -> None:
+    try:
+        try:
+            raise KeyError("first")
+        except KeyError as first:
+            raise ValueError(f"bad name Mesh\n{FORGED}\r\x1b[2K") from first
+    except ValueError:
+        import sys
+
+        record = _record("deploy failed", level=logging.ERROR, exc_info=sys.exc_info())
+    lines = TextFormatter().format(record).splitlines()
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert lines[-1] == f"ValueError: bad name Mesh\\n{FORGED}\\r\\x1b[2K"
+    assert "KeyError: 'first'" in lines
+    assert any(line.startswith("The above exception was the direct cause") for line in lines)
+
+
+def test_text_format_keeps_the_traceback_on_the_following_lines() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        import sys
+
+        record = _record("failed for %s", "a\nb", exc_info=sys.exc_info())
+    lines = TextFormatter().format(record).splitlines()
+    assert lines[0].endswith("failed for a\\nb")
+    assert lines[1].startswith("Traceback")
+
+
+@pytest.fixture
+def known_secret() -> Iterator[str]:
+    secret = "kn0wn-Secret-\u00e9-value"
+    remember_secrets([secret])
+    yield secret
+    KNOWN_SECRETS.forget_all()
+
+
+def _leaks(text: str, secret: str) -> list[str]:
+    forms = {secret, base64.b64encode(secret.encode()).decode(), json.dumps(secret)[1:-1]}
+    forms.add(repr(json.dumps(secret).encode())[2:-1])
+    return [form for form in forms if form in text]
+
+
+def test_every_record_at_debug_is_redacted_of_known_secrets_in_every_handler(
+    known_secret: str, captured_root: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPERATOR__LOG__FORMAT", "text")
+    monkeypatch.setenv("OPERATOR__LOG__LEVEL", "DEBUG")
+    configure_logging(Settings(), captured_root)
+    # Another handler (kopf posts kopf.objects records as Kubernetes Events with its own formatter).
+    foreign = io.StringIO()
+    poster = logging.StreamHandler(foreign)
+    logging.getLogger("kopf.objects").addHandler(poster)
+    encoded = base64.b64encode(known_secret.encode()).decode()
+    body = json.dumps({"kind": "Secret", "data": {"k": encoded}, "note": known_secret}).encode()
+    try:
+        logging.getLogger("kubernetes_asyncio.client.rest").debug("response body: %s", body)
+        logging.getLogger("kopf.objects").info("Patching with: %r", {"password": known_secret})
+        logging.getLogger("aiohttp.client").debug("sent %s", known_secret.encode())
+        logging.getLogger("communication_operator.test").warning("x", extra=log_context(name=known_secret))
+    finally:
+        logging.getLogger("kopf.objects").removeHandler(poster)
+    out = captured_root.getvalue()
+    assert out.count("\n") == 4
+    assert _leaks(out, known_secret) == []
+    assert "kopf.objects" in out
+    assert foreign.getvalue().strip()
+    assert _leaks(foreign.getvalue(), known_secret) == []
+    for formatter in (JsonFormatter(), TextFormatter()):
+        # A record created some other way (before installation) is still redacted by our formatters.
+        raw = logging.LogRecord("lib", logging.DEBUG, __file__, 1, "body %s", (body,), None)
+        assert _leaks(formatter.format(raw), known_secret) == []

@@ -68,6 +68,28 @@ def test_classify_refuses_with_a_reason(url: str, complaint: str) -> None:
         classify_repository_url(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://u:s3cr3t/pw@x.example/charts",
+        "https://u:s3cr3t#pw@x.example/charts",
+        "https://u:s3cr3t-pw@x.example:99999/charts",
+        "https://u:s3cr3t-pw@x.example:port/charts",
+        "https://u:s3cr3t-pw@[::1/charts",
+        "ftp://u:s3cr3t-pw@x.example/charts",
+        "u:s3cr3t-pw@x.example/charts",
+        "oci://u:s3cr3t-pw@x.example/charts?tag=1",
+        "https://u:s3cr3t-pw@x.example/a b",
+        "https://u:s3cr3t-pw@x.example/charts\n",
+    ],
+)
+def test_a_refusal_never_echoes_the_password_of_the_url(url: str) -> None:
+    with pytest.raises(RepositoryError) as refused:
+        classify_repository_url(url)
+    assert "s3cr3t" not in str(refused.value)
+    assert "u:***@" in str(refused.value)
+
+
 def test_index_chart_source() -> None:
     source = chart_source("https://meshmakers.github.io/charts", "octo-mesh-adapter")
     assert source.kind is RepositoryKind.INDEX

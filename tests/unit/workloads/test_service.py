@@ -7,6 +7,7 @@ concurrency bound are exercised for real; the integration tests repeat the key c
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -596,6 +597,39 @@ async def test_credentials_in_an_index_url_reach_helm_through_stdin_only(harness
     assert harness.fake.stdin("repo-add") == "url-pa55word"
     for text in harness.hub.texts():
         assert "url-pa55word" not in text
+
+
+@pytest.mark.parametrize(
+    "repository_url",
+    [
+        "https://bot:pa55/word-xyz@charts.example/stable",  # '/' ends the authority: "port" pa55
+        "https://bot:pa55#word-xyz@charts.example/stable",  # '#' starts a fragment
+        "https://bot:pa55?word-xyz@charts.example/stable",  # '?' starts a query
+        "https://bot:pa55word-xyz@charts.example:99999/stable",  # port out of range
+        "https://bot:pa55word-xyz@charts.example:http/stable",  # port not a number
+        "ftp://bot:pa55word-xyz@charts.example/stable",  # unsupported scheme
+        "bot:pa55word-xyz@charts.example/stable",  # no scheme at all
+        "https://bot:pa55word-xyz@charts.example/a b",  # whitespace
+        " https://bot:pa55word-xyz@charts.example/stable",  # surrounding whitespace
+    ],
+)
+async def test_an_invalid_repository_url_is_refused_without_its_password(
+    harness: Harness, repository_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await harness.deploy(repository_url=repository_url)
+    await harness.settle()
+
+    (status,) = harness.hub.statuses()
+    assert status.success is False
+    assert status.status_message is not None
+    assert status.status_message.startswith("Invalid workload: ")
+    assert "bot:***@" in status.status_message or "repositoryUrl is blank" in status.status_message
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for text in (*harness.hub.texts(), logged):
+        assert "pa55" not in text
+        assert "word-xyz" not in text
+    assert harness.fake.calls() == []
 
 
 def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
