@@ -150,6 +150,8 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.watchNamespace | quote }}
 - name: OPERATOR__POOLNAMESPACE
   value: {{ $op.poolNamespace | quote }}
+- name: OPERATOR__CONTRACT
+  value: {{ $op.contract | default "auto" | quote }}
 {{- with $op.platformNamespace }}
 - name: OPERATOR__PLATFORMNAMESPACE
   value: {{ . | quote }}
