@@ -23,7 +23,8 @@ The CPU each process spent during the bulk create is printed too, including "oth
 taken while something else loads the machine are not comparable.
 
 Run: ``.venv/bin/python -m benchmarks.pool_scale [--pools 1000] [--rate 50]``. Exit 0 when every target
-is met, 1 otherwise (the missed targets are named).
+is met, 1 otherwise (the missed targets are named). ``--scenario burst`` and ``--scenario releases`` run
+the central-mode scenarios of :mod:`benchmarks.pool_scale_central`.
 """
 
 from __future__ import annotations
@@ -192,9 +193,13 @@ def _terminate_with_parent() -> None:
 
 @contextlib.asynccontextmanager
 async def operator_process(
-    kubeconfig: Path, controller_uri: str, extra_env: dict[str, str]
+    kubeconfig: Path,
+    controller_uri: str,
+    extra_env: dict[str, str],
+    command: list[str] | None = None,
 ) -> AsyncIterator[OperatorProcess]:
-    """``communication-operator run`` in edge mode for NAMESPACE; SIGTERM on exit. Its log is kept."""
+    """``communication-operator run`` (or ``command``) in edge mode for NAMESPACE unless ``extra_env``
+    says otherwise; SIGTERM on exit. Its log is kept."""
     health_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
     env.update(
@@ -213,7 +218,7 @@ async def operator_process(
     log_path = Path(log_name)
     try:
         process = await asyncio.create_subprocess_exec(
-            *OPERATOR_COMMAND,
+            *(command or OPERATOR_COMMAND),
             env=env,
             preexec_fn=_terminate_with_parent,
             stdout=log_fd,
@@ -251,15 +256,16 @@ async def operator_process(
 class AddedWatch:
     """When each CommunicationPool's ADDED event reached this process (the API server's floor)."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str = NAMESPACE) -> None:
         self._custom: Any = client.CustomObjectsApi(api)
+        self.namespace = namespace
         self.added: dict[str, float] = {}
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
         self._watch = watch.Watch()
 
     async def start(self) -> None:
-        listing = await self._custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+        listing = await self._custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
         self._task = asyncio.create_task(self._run(listing["metadata"]["resourceVersion"]))
 
     async def _run(self, resource_version: str) -> None:
@@ -269,7 +275,7 @@ class AddedWatch:
                 self._custom.list_namespaced_custom_object,
                 GROUP,
                 VERSION,
-                NAMESPACE,
+                self.namespace,
                 PLURAL,
                 resource_version=resource_version,
                 timeout_seconds=600,
@@ -603,7 +609,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pools", type=int, default=1000, help="CommunicationPools to create")
+    parser.add_argument(
+        "--scenario",
+        choices=["edge", "burst", "releases"],
+        default="edge",
+        help="edge: the figures above; burst and releases: central mode (benchmarks/pool_scale_central.py)",
+    )
+    parser.add_argument(
+        "--pools", type=int, default=None, help="pools (default 1000; 300 for --scenario burst)"
+    )
+    parser.add_argument("--workloads", type=int, default=30, help="burst: workloads deploying meanwhile")
+    parser.add_argument("--release-records", type=int, default=200, help="releases: helm release records")
+    parser.add_argument("--record-kb", type=int, default=50, help="releases: payload of each record, KB")
+    parser.add_argument("--pre-update-pools", type=int, default=100, help="releases: pools of the tenant")
+    parser.add_argument("--phase-timeout", type=float, default=300.0, help="releases: seconds per phase")
     parser.add_argument("--small", type=int, default=10, help="pools of the baseline resync")
     parser.add_argument("--concurrency", type=int, default=16, help="CR create requests in flight")
     parser.add_argument(
@@ -619,12 +638,32 @@ def main() -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
-    if not 0 < args.small < args.pools:
-        parser.error("need 0 < --small < --pools")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     operator_env = dict(item.split("=", 1) for item in args.operator_env)
-    figures = asyncio.run(run(args.pools, args.small, args.concurrency, args.rate, args.rounds, operator_env))
-    missed = report(figures)
+    if args.scenario == "edge":
+        pools = args.pools or 1000
+        if not 0 < args.small < pools:
+            parser.error("need 0 < --small < --pools")
+        figures = asyncio.run(run(pools, args.small, args.concurrency, args.rate, args.rounds, operator_env))
+        missed = report(figures)
+    else:
+        from benchmarks import pool_scale_central as central
+
+        if args.scenario == "burst":
+            burst = asyncio.run(central.run_burst(args.pools or 300, args.workloads, operator_env))
+            missed = central.report_burst(burst)
+        else:
+            releases = asyncio.run(
+                central.run_releases(
+                    args.pools or 1000,
+                    args.release_records,
+                    args.record_kb,
+                    args.pre_update_pools,
+                    args.phase_timeout,
+                    operator_env,
+                )
+            )
+            missed = central.report_releases(releases)
     if missed:
         print("TARGETS MISSED: " + "; ".join(missed))
         return 1

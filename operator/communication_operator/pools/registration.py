@@ -10,8 +10,9 @@ Paths that register a pool:
 * the retry loop, every ``POOLREGISTRATIONRETRYSECONDS`` while connected, for pools not registered yet;
 * ``PreUpdateTenantAsync``: unregister the tenant's pools, wait, register them again.
 
-In central mode every registration outside the connect hook is followed by a single-pool
-``ReportDeployedStateAsync`` (through the hub's outbox), which covers pools found after the bulk report.
+In central mode every registration outside the connect hook is followed by a ``ReportDeployedStateAsync``
+naming the pool (through the hub's outbox), which covers pools found after the bulk report; pools that
+register together are reported together (:mod:`.reverse_sync`).
 
 All registration work on one pool runs under that pool's lock, so outcomes are recorded in the order
 the calls happened.
@@ -23,22 +24,19 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from communication_operator.contracts import ClientMethod, DeployedPoolDto, ServerMethod
-from communication_operator.hub import HubError, MessageTooLarge, NotConnected
+from communication_operator.hub import HubError, NotConnected
 from communication_operator.logs import log_context
 from communication_operator.pools.model import CommunicationPoolSpec, PoolKey, PoolRef
+from communication_operator.pools.pool_pushes import CentralPools
 from communication_operator.pools.provisioner import PoolProvisioner
 from communication_operator.pools.registry import PoolEntry, PoolRegistry
-from communication_operator.pools.reports import (
-    DeployedWorkloadsSource,
-    NoDeployedWorkloads,
-    build_reports,
-    chunk_reports,
-)
+from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
+from communication_operator.pools.reverse_sync import DeployedStateReporter
 from communication_operator.pools.status import PoolStatusWriter, RegistrationOutcome, RegistrationState
 
 if TYPE_CHECKING:
@@ -98,10 +96,12 @@ class PoolRegistrationService:
         self._status = status
         self.central = central
         self._provisioner = provisioner
-        self._workloads = workloads or NoDeployedWorkloads()
+        self._central_pools = CentralPools(provisioner) if provisioner is not None else None
+        self._reports = DeployedStateReporter(
+            hub, workloads or NoDeployedWorkloads(), max_message_bytes, is_registered=self._is_registered
+        )
         self._retry_seconds = retry_seconds
         self._pre_update_delay = pre_update_delay
-        self._max_message_bytes = max_message_bytes
         self._concurrency = concurrency
         # A short outage (a controller restart, the operator's own start) should not flip every pool's
         # status twice: "waiting for the controller" is shown only if it lasts this long.
@@ -145,6 +145,9 @@ class PoolRegistrationService:
         self._retry_task = None
         self._tenant_cycles.clear()
         self._background.clear()
+        if self._central_pools is not None:
+            await self._central_pools.stop()
+        await self._reports.stop()
 
     # -- CommunicationPool lifecycle (kopf handlers) -------------------------------------------------
 
@@ -220,8 +223,8 @@ class PoolRegistrationService:
         deployed: list[DeployedPoolDto] = (
             await self._hub.invoke(ServerMethod.REGISTER_OPERATOR, self.central) or []
         )
-        if self.central:
-            await self._provision_all(deployed)
+        if self.central and self._central_pools is not None:
+            await self._central_pools.provision_all(deployed)
         elif deployed:
             log.debug("edge mode: ignoring %d deployed cloud pool(s) the controller listed", len(deployed))
         keys = self.registry.keys()
@@ -236,7 +239,7 @@ class PoolRegistrationService:
             "central" if self.central else "edge",
         )
         if self.central and registered:
-            await self._report_in_hook(registered)
+            await self._reports.report_now(registered)
 
     def on_connection_state(self, connected: bool) -> None:
         """Hub state listener.
@@ -250,10 +253,7 @@ class PoolRegistrationService:
         if connected:
             waiting = [e.key for e in self.registry.awaiting_registration() if _is_pending(e.outcome)]
             if waiting:
-                self._spawn(
-                    self._bounded(self._register(key, report=True) for key in waiting),
-                    "pool-register-waiting",
-                )
+                self._spawn(self._register_and_report(waiting), "pool-register-waiting")
             return
         for entry in self.registry:
             entry.registered = False
@@ -265,16 +265,18 @@ class PoolRegistrationService:
     # -- controller pushes ---------------------------------------------------------------------------
 
     async def pool_deployed(self, pool: DeployedPoolDto) -> None:
-        if not self.central or self._provisioner is None:
+        """Central: queue the pool's provisioning and return (:mod:`.pool_pushes`)."""
+        if not self.central or self._central_pools is None:
             log.debug("edge mode: ignoring PoolDeployedAsync for %s/%s", pool.tenant_id, pool.pool_rt_id)
             return
-        await self._provisioner.pool_deployed(pool)
+        self._central_pools.pool_deployed(pool)
 
     async def pool_undeployed(self, tenant_id: str, pool_rt_id: str) -> None:
-        if not self.central or self._provisioner is None:
+        """Central: queue the removal of the pool's objects (after any queued work on it) and return."""
+        if not self.central or self._central_pools is None:
             log.debug("edge mode: ignoring PoolUndeployedAsync for %s/%s", tenant_id, pool_rt_id)
             return
-        await self._provisioner.pool_undeployed(tenant_id, pool_rt_id)
+        self._central_pools.pool_undeployed(tenant_id, pool_rt_id)
 
     async def pre_update_tenant(self, tenant_id: str) -> None:
         """Start the unregister → wait → re-register cycle in the background (pushes are handled serially,
@@ -294,6 +296,15 @@ class PoolRegistrationService:
         """For tests and shutdown: wait until running pre-update cycles are done."""
         while self._tenant_cycles:
             await asyncio.gather(*list(self._tenant_cycles.values()), return_exceptions=True)
+
+    async def wait_for_pushes(self) -> None:
+        """For tests and benchmarks: wait until queued pool deploys and undeploys are done."""
+        if self._central_pools is not None:
+            await self._central_pools.idle()
+
+    async def wait_for_reports(self) -> None:
+        """For tests and benchmarks: wait until every registration so far is reported (central mode)."""
+        await self._reports.flushed()
 
     # -- internals -----------------------------------------------------------------------------------
 
@@ -351,8 +362,24 @@ class PoolRegistrationService:
             level = logging.DEBUG if previous is not None and previous.is_registered else logging.INFO
             log.log(level, "registered pool %s", key, extra=pool_context(key))
             if report and self.central:
-                await self._report_single(key)
+                await self._reports.report([key])
         return outcome
+
+    async def _register_and_report(self, keys: Sequence[PoolKey]) -> None:
+        """Register ``keys``; in central mode then report the registered ones together."""
+        outcomes = await self._bounded(self._register(key, report=False) for key in keys)
+        if self.central:
+            await self._reports.report(
+                [
+                    key
+                    for key, outcome in zip(keys, outcomes, strict=True)
+                    if outcome and outcome.is_registered
+                ]
+            )
+
+    def _is_registered(self, key: PoolKey) -> bool:
+        entry = self.registry.get(key)
+        return entry is not None and entry.registered
 
     def _track_phase(self, key: PoolKey) -> None:
         """Update the pools gauge for ``key``'s current phase (or its removal); O(1) per call."""
@@ -437,61 +464,6 @@ class PoolRegistrationService:
         # gather copies the context into each task, so the hub still sees them as part of its hook.
         return list(await asyncio.gather(*(one(c) for c in calls)))
 
-    async def _provision_all(self, deployed: list[DeployedPoolDto]) -> None:
-        assert self._provisioner is not None
-        if not deployed:
-            return
-        try:
-            provisioned = await self._provisioner.provisioned_pools()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception(
-                "could not list CommunicationPools; deployed pools are provisioned at the next connect"
-            )
-            return
-        for pool in deployed:
-            try:
-                await self._provisioner.pool_deployed(pool, provisioned=provisioned)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The cluster may be briefly unreachable; the next reconnect provisions it again.
-                log.exception(
-                    "could not provision deployed pool %s/%s",
-                    pool.tenant_id,
-                    pool.pool_rt_id,
-                    extra=log_context(tenant=pool.tenant_id, pool=pool.pool_rt_id),
-                )
-
-    async def _workload_ids(self) -> Mapping[tuple[str, str], Any]:
-        try:
-            return await self._workloads.workload_rt_ids_by_pool()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("could not list deployed workloads; reporting pools only")
-            return {}
-
-    async def _report_in_hook(self, keys: list[PoolKey]) -> None:
-        reports = build_reports(keys, await self._workload_ids())
-        chunks = chunk_reports(reports, self._max_message_bytes)
-        for chunk in chunks:
-            try:
-                await self._hub.invoke(ServerMethod.REPORT_DEPLOYED_STATE, chunk)
-            except HubError as exc:
-                log.warning("the controller refused the deployed-state report: %s", exc.hub_message)
-                return
-            except MessageTooLarge as exc:
-                log.error("deployed-state report not sent: %s", exc)
-                return
-        log.info("reported %d deployed pool(s) in %d message(s)", len(reports), len(chunks))
-
-    async def _report_single(self, key: PoolKey) -> None:
-        reports = build_reports([key], await self._workload_ids())
-        for chunk in chunk_reports(reports, self._max_message_bytes):
-            await self._hub.report(ServerMethod.REPORT_DEPLOYED_STATE, chunk)
-
     async def _retry_loop(self) -> None:
         while True:
             await asyncio.sleep(self._retry_seconds)
@@ -502,7 +474,7 @@ class PoolRegistrationService:
                 continue
             log.info("retrying registration of %d pool(s)", len(waiting))
             try:
-                await self._bounded(self._register(entry.key, report=True) for entry in waiting)
+                await self._register_and_report([entry.key for entry in waiting])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -538,7 +510,7 @@ class PoolRegistrationService:
         finally:
             for entry in entries:
                 entry.suspended = False
-        await self._bounded(self._register(entry.key, report=True) for entry in entries)
+        await self._register_and_report([entry.key for entry in entries])
 
 
 class PushSource(Protocol):

@@ -5,9 +5,11 @@ Every release this operator installs carries helm ``--labels`` naming tenant, po
 (:func:`~.naming.release_labels`), and helm stores those labels on its release record, the Secret
 ``sh.helm.release.v1.<release>.v<revision>`` (labels ``owner=helm``, ``status=<status>``). Helm's own
 ``list --selector`` filters on the same labels but does not print them, so this source lists those
-records directly: one API call per report, selecting ``owner=helm``, ``status=deployed`` (only a
-release's current revision can be deployed; failed and pending ones are not healthy) and our
-``managed-by`` label.
+records directly, selecting ``owner=helm``, ``status=deployed`` (only a release's current revision can be
+deployed; failed and pending ones are not healthy) and our ``managed-by`` label, and reads their
+metadata only (:func:`~communication_operator.kube.metadata.list_metadata`): a record's payload is the
+whole gzip'd release, tens of KB each, and never needed here. The reverse sync lists once per batch of
+registrations (:mod:`communication_operator.pools.reverse_sync`).
 
 The tenant id comes back as its label value (:func:`~.naming.label_value`), which equals the tenant
 id for every id made of letters, digits, ``-``, ``_`` and ``.`` up to 63 characters.
@@ -17,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from kubernetes_asyncio import client
 
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
+from communication_operator.kube.metadata import list_metadata
 from communication_operator.workloads.naming import (
     LABEL_MANAGED_BY,
     LABEL_POOL_RT_ID,
@@ -41,23 +43,18 @@ class HelmReleaseWorkloads:
     def __init__(
         self, api: client.ApiClient, namespace: str, request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     ) -> None:
-        self._core: Any = client.CoreV1Api(api)
+        self._api = api
         self.namespace = namespace
         self._timeout = request_timeout
 
     async def workload_rt_ids_by_pool(self) -> Mapping[tuple[str, str], Sequence[str]]:
-        # Metadata only would do, but the core API has no metadata-only list; the release payload is
-        # read and dropped (it is helm's gzip'd release, never logged).
-        response = await self._core.list_namespaced_secret(
-            self.namespace,
+        listing = await list_metadata(
+            self._api,
+            f"/api/v1/namespaces/{self.namespace}/secrets",
             label_selector=DEPLOYED_RELEASES_SELECTOR,
-            _preload_content=False,
-            _request_timeout=self._timeout,
+            request_timeout=self._timeout,
         )
-        listing = await response.json()
-        return workloads_from_labels(
-            (item.get("metadata") or {}).get("labels") or {} for item in listing.get("items") or []
-        )
+        return workloads_from_labels(metadata.get("labels") or {} for metadata in listing.items)
 
 
 def workloads_from_labels(label_sets: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], list[str]]:

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from communication_operator.redaction import redact, redact_and_bound
+from communication_operator.redaction import redact, truncate_middle
 
 log = logging.getLogger(__name__)
 
 STDERR_LIMIT = 4000
+#: octo-spec §4.1; ``operation`` names its target (``upgrade --install <release>``, ``repo add <alias>``).
+HELM_FAILED = "helm {operation} failed with exit code {exit_code}. stderr: {stderr}"
+HELM_NOT_RUN = "helm {operation} failed: {stderr}"
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -63,9 +66,9 @@ class HelmError(Exception):
         self.exit_code = exit_code
         self.stderr = stderr
         if exit_code is None:
-            message = f"helm {operation} failed: {stderr}"
+            message = HELM_NOT_RUN.format(operation=operation, stderr=stderr)
         else:
-            message = f"helm {operation} failed with exit code {exit_code}. stderr: {stderr}"
+            message = HELM_FAILED.format(operation=operation, exit_code=exit_code, stderr=stderr)
         super().__init__(message)
 
     @property
@@ -130,8 +133,7 @@ class HelmCli:
         out = stdout.decode(errors="replace")
         err = stderr.decode(errors="replace")
         if process.returncode != 0:
-            cleaned = redact_and_bound(err, STDERR_LIMIT, secret_list).strip()
-            raise HelmError(operation, process.returncode, cleaned)
+            raise HelmError(operation, process.returncode, failure_stderr(err, secret_list))
         return HelmResult(out, err, seconds)
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
@@ -156,10 +158,10 @@ class HelmCli:
             args += ["--username", username]
         if password:
             args.append("--password-stdin")
-        await self.run(args, operation="repo add", secrets=[password or ""], stdin=password or None)
+        await self.run(args, operation=f"repo add {alias}", secrets=[password or ""], stdin=password or None)
 
     async def repo_update(self, alias: str) -> None:
-        await self.run(["repo", "update", alias], operation="repo update")
+        await self.run(["repo", "update", alias], operation=f"repo update {alias}")
 
     async def registry_login(self, host: str, username: str, password: str) -> None:
         await self.run(
@@ -203,13 +205,14 @@ class HelmCli:
         for key, value in (set_values or {}).items():
             args += ["--set", f"{key}={escape_set_value(value)}"]
         operation = "upgrade --install --dry-run=server" if dry_run else "upgrade --install"
-        return await self.run(args, operation=operation, secrets=secrets)
+        return await self.run(args, operation=f"{operation} {release}", secrets=secrets)
 
     async def uninstall(self, release: str, namespace: str) -> HelmResult:
         """octo-spec §4.4 exactly: no ``--wait`` (the resources go away in the background, and the
         per-release Secret is deleted right after) and helm's default hook timeout."""
         return await self.run(
-            ["uninstall", release, "--namespace", namespace, "--ignore-not-found"], operation="uninstall"
+            ["uninstall", release, "--namespace", namespace, "--ignore-not-found"],
+            operation=f"uninstall {release}",
         )
 
     async def history(self, release: str, namespace: str, max_revisions: int = 20) -> list[dict[str, Any]]:
@@ -256,6 +259,13 @@ class HelmCli:
         result = await self.run(args, operation="list")
         entries = json.loads(result.stdout or "[]")
         return [e for e in entries if isinstance(e, dict)]
+
+
+def failure_stderr(stderr: str, secrets: Iterable[str], limit: int = STDERR_LIMIT) -> str:
+    """helm's stderr as the failure text quotes it: redacted, then trimmed at the end (as upstream's
+    ``TrimEnd``) and cut in the middle; redacting first keeps a secret at either end matchable whole."""
+    secret_list = list(secrets)
+    return redact(truncate_middle(redact(stderr, secret_list).rstrip(), limit), secret_list)
 
 
 def helm_environment(extra: Mapping[str, str]) -> dict[str, str]:

@@ -52,6 +52,7 @@ from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
 from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
 from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
+from communication_operator.workloads.diagnostics import fail_fast_head, with_diagnostics
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
     NamingError,
@@ -102,7 +103,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
 STATUS_LIMIT = 4000
 
 
@@ -603,7 +603,7 @@ class WorkloadService:
                 await self._helm.repo_update(alias)
             except HelmError as exc:
                 self._repo_refreshed.pop(alias, None)
-                raise DeployFailed(f"Chart repository {redact(source.repository_url)}: {exc}") from None
+                raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
             self._repo_refreshed[alias] = (fingerprint, refresh_started)
 
     async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
@@ -710,19 +710,17 @@ class WorkloadService:
                     helm_task.result()
                 except HelmError as exc:
                     message = explain_field_conflict(str(exc))
-                    raise DeployFailed(_with_diagnostics(message, watcher.snapshot())) from None
+                    raise DeployFailed(self._with_diagnostics(message, watcher.snapshot(), args)) from None
                 return
             # Explain with what is wrong now, before helm's rollback deletes the failing pods.
-            message = _fail_fast_message(
-                args.release, watcher.fatal_signals(), watcher.snapshot(), self.options.timeout_seconds
-            )
+            fatal = watcher.fatal_signals()[:3]
+            causes = [describe(signal, limit=400, secrets=args.secrets) for signal in fatal]
+            head = fail_fast_head(args.release, causes, self.options.timeout_seconds)
+            message = self._with_diagnostics(head, watcher.snapshot(), args)
             log.warning(
                 "release %s: stopping helm early (fail-fast): %s",
                 args.release,
-                redact(
-                    "; ".join(describe(signal, limit=200) for signal in watcher.fatal_signals()[:3]),
-                    args.secrets,
-                )
+                "; ".join(describe(signal, limit=200, secrets=args.secrets) for signal in fatal)
                 or "fatal signal",
                 extra=workload_context(dto, args.release),
             )
@@ -741,6 +739,9 @@ class WorkloadService:
                 # Even when cancelled again while helm stops: a watcher left running would keep sending
                 # progress for this workload after its (or its successor's) final status.
                 await watcher.stop()
+
+    def _with_diagnostics(self, head: str, snapshot: str, args: _UpgradeArgs) -> str:
+        return with_diagnostics(head, snapshot, limit=self.options.status_limit, secrets=args.secrets)
 
     async def _success_message(
         self, release: str, namespace: str, chart_name: str, version: str | None
@@ -824,7 +825,7 @@ class WorkloadService:
         log.info(
             "workload %s progress: %s",
             dto.workload_rt_id,
-            truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
+            _log_excerpt(message, secrets),
             extra=workload_context(dto, _release_or_none(dto)),
         )
         return await self._hub.report(
@@ -851,7 +852,7 @@ class WorkloadService:
                 "deploy of workload %s (%s) failed: %s",
                 dto.workload_rt_id,
                 dto.workload_name,
-                truncate_middle(" | ".join(message.splitlines()), 600, separator=" "),
+                _log_excerpt(message, secrets),
                 extra=workload_context(dto, release),
             )
         delivery = await self._hub.report(
@@ -902,17 +903,9 @@ def _release_or_none(dto: WorkloadDeployedDto) -> str | None:
         return None
 
 
-def _with_diagnostics(error: str, snapshot: str) -> str:
-    return f"{error}{DIAGNOSTICS_HEADER}{snapshot}" if snapshot else error
-
-
-def _fail_fast_message(release: str, fatal: Sequence[Any], snapshot: str, timeout_seconds: float) -> str:
-    causes = "; ".join(describe(signal, limit=400) for signal in fatal[:3]) or "a fatal failure signal"
-    head = (
-        f"helm upgrade --install of {release} stopped early (fail-fast) instead of waiting up to "
-        f"{timeout_seconds:g} s: {causes}"
-    )
-    return _with_diagnostics(head, snapshot)
+def _log_excerpt(message: str, secrets: Iterable[str]) -> str:
+    """A report as one bounded log line; joined and redacted again before it is cut."""
+    return truncate_middle(redact(" | ".join(message.splitlines()), secrets), 600, separator=" ")
 
 
 async def _settle(task: asyncio.Task[None]) -> None:

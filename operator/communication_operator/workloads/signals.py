@@ -160,8 +160,12 @@ class Signal:
 # Classification
 
 
-def classify_pod(pod: Mapping[str, Any]) -> list[Signal]:
-    """Signals from one pod's status (no events): containers, init containers, scheduling, phase."""
+def classify_pod(pod: Mapping[str, Any], secrets: Iterable[str] = ()) -> list[Signal]:
+    """Signals from one pod's status (no events): containers, init containers, scheduling, phase.
+
+    Messages are redacted of ``secrets`` before their whitespace is collapsed (:func:`clean_text`).
+    """
+    secret_list = list(secrets)
     name = _str(get_path(pod, "metadata", "name"))
     status = _map(pod.get("status"))
     if get_path(pod, "metadata", "deletionTimestamp") is not None:
@@ -170,7 +174,7 @@ def classify_pod(pod: Mapping[str, Any]) -> list[Signal]:
 
     phase_reason = _str(status.get("reason"))
     if _str(status.get("phase")) == "Failed":
-        message = _clean(_str(status.get("message")))
+        message = clean_text(status.get("message"), secret_list)
         if phase_reason == "Evicted":
             # The containers were killed by the eviction; their exit codes add nothing.
             return [Signal(SignalKind.EVICTED, "Pod", name, "Evicted", message)]
@@ -190,19 +194,21 @@ def classify_pod(pod: Mapping[str, Any]) -> list[Signal]:
                     "Pod",
                     name,
                     "Unschedulable",
-                    _clean(_str(condition.get("message"))),
+                    clean_text(condition.get("message"), secret_list),
                 )
             )
 
     for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses")):
         for container_status in _list(status.get(key)):
-            signal = _classify_container(name, _map(container_status), init=init)
+            signal = _classify_container(name, _map(container_status), secret_list, init=init)
             if signal is not None:
                 signals.append(signal)
     return signals
 
 
-def _classify_container(pod: str, status: Mapping[str, Any], *, init: bool) -> Signal | None:
+def _classify_container(
+    pod: str, status: Mapping[str, Any], secrets: list[str], *, init: bool
+) -> Signal | None:
     container = _str(status.get("name"))
     restarts = _int(status.get("restartCount")) or 0
     state = _map(status.get("state"))
@@ -220,7 +226,7 @@ def _classify_container(pod: str, status: Mapping[str, Any], *, init: bool) -> S
             "Pod",
             pod,
             reason,
-            _clean(_str(waiting.get("message"))),
+            clean_text(waiting.get("message"), secrets),
             container=container,
             init_container=init,
             exit_code=_int(last.get("exitCode")) if last else None,
@@ -232,7 +238,7 @@ def _classify_container(pod: str, status: Mapping[str, Any], *, init: bool) -> S
         if not exit_code:
             return None
         reason = _str(terminated.get("reason")) or "Error"
-        message = _clean(_str(terminated.get("message")))
+        message = clean_text(terminated.get("message"), secrets)
         return Signal(
             SignalKind.CONTAINER_FAILED,
             "Pod",
@@ -248,7 +254,7 @@ def _classify_container(pod: str, status: Mapping[str, Any], *, init: bool) -> S
     return None
 
 
-def classify_event(event: Mapping[str, Any]) -> Signal | None:
+def classify_event(event: Mapping[str, Any], secrets: Iterable[str] = ()) -> Signal | None:
     """The signal a Warning event stands for, or ``None`` (Normal events, echoes of the pod status)."""
     if event.get("type") != "Warning":
         return None
@@ -256,7 +262,7 @@ def classify_event(event: Mapping[str, Any]) -> Signal | None:
     object_kind = _str(involved.get("kind"))
     object_name = _str(involved.get("name"))
     reason = _str(event.get("reason"))
-    message = _clean(_str(event.get("message") or event.get("note")))
+    message = clean_text(event.get("message") or event.get("note"), secrets)
     if not object_name or not reason:
         return None
     container, init = _container_of(involved)
@@ -287,7 +293,9 @@ def classify_event(event: Mapping[str, Any]) -> Signal | None:
     return signal(SignalKind.WARNING)
 
 
-def pull_failure_from_event(event: Mapping[str, Any]) -> tuple[str, str, bool, int, str] | None:
+def pull_failure_from_event(
+    event: Mapping[str, Any], secrets: Iterable[str] = ()
+) -> tuple[str, str, bool, int, str] | None:
     """``(pod, container, init, count, message)`` for a kubelet "Failed to pull image" event, else ``None``.
 
     Such events echo the pod status, but their count is the number of failed pulls and their
@@ -296,7 +304,7 @@ def pull_failure_from_event(event: Mapping[str, Any]) -> tuple[str, str, bool, i
     if event.get("type") != "Warning" or event.get("reason") != "Failed":
         return None
     involved = _map(event.get("involvedObject") or event.get("regarding"))
-    message = _clean(_str(event.get("message") or event.get("note")))
+    message = clean_text(event.get("message") or event.get("note"), secrets)
     if involved.get("kind") != "Pod" or not message.startswith("Failed to pull image"):
         return None
     container, init = _container_of(involved)
@@ -439,9 +447,16 @@ class SignalSet:
     a container runs for a moment; a crash loop seen before stays reported through that.
     """
 
-    def __init__(self, policy: FailFastPolicy | None = None, *, since: datetime | None = None) -> None:
+    def __init__(
+        self,
+        policy: FailFastPolicy | None = None,
+        *,
+        since: datetime | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
         self.policy = policy or FailFastPolicy()
         self.since = since
+        self._secrets = [s for s in secrets if s]
         self._pods: dict[str, _PodState] = {}
         self._deleted_pods: set[str] = set()
         self._events: dict[str, tuple[Signal, datetime | None]] = {}
@@ -458,7 +473,7 @@ class SignalSet:
             return False
         if get_path(pod, "metadata", "deletionTimestamp") is None:
             self._deleted_pods.discard(name)
-        signals = classify_pod(pod)
+        signals = classify_pod(pod, self._secrets)
         previous = self._pods.get(name)
         ready = _pod_ready(pod)
         if previous is not None and not ready:
@@ -494,12 +509,12 @@ class SignalSet:
         observed = event_time(event)
         if self.since is not None and observed is not None and observed < self.since:
             return False
-        pull = pull_failure_from_event(event)
+        pull = pull_failure_from_event(event, self._secrets)
         if pull is not None:
             pod, container, init, count, message = pull
             known = self._pull_failures.get((pod, container, init), (0, ""))[0]
             self._pull_failures[(pod, container, init)] = (max(known, count), message)
-        signal = classify_event(event)
+        signal = classify_event(event, self._secrets)
         if signal is not None:
             self._events[_event_key(event)] = (signal, observed)
         return self._settle(before, now)
@@ -673,8 +688,16 @@ def sort_key(signal: Signal) -> tuple[bool, int, str, str, bool, str, str, str]:
     )
 
 
-def describe(signal: Signal, *, limit: int = 600) -> str:
-    """One human-readable line, e.g. ``ImagePullBackOff: pod web-7d9f container web: Back-off …``."""
+def describe(signal: Signal, *, limit: int = 600, secrets: Iterable[str] = ()) -> str:
+    """One human-readable line, e.g. ``ImagePullBackOff: pod web-7d9f container web: Back-off …``.
+
+    The texts are redacted of ``secrets`` before they are joined, and the line before it is cut.
+    """
+    secret_list = list(secrets)
+    if secret_list:
+        signal = dataclasses.replace(
+            signal, message=redact(signal.message, secret_list), detail=redact(signal.detail, secret_list)
+        )
     subject = (
         f"pod {signal.object_name}"
         if signal.object_kind == "Pod"
@@ -704,7 +727,8 @@ def describe(signal: Signal, *, limit: int = 600) -> str:
         text += f"; last error: {signal.detail}"
     if notes:
         text += f" ({', '.join(notes)})"
-    return truncate_middle(f"{signal.reason or signal.kind.value}: {subject}: {text}", limit, separator=" ")
+    line = redact(f"{signal.reason or signal.kind.value}: {subject}: {text}", secret_list)
+    return truncate_middle(line, limit, separator=" ")
 
 
 def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: Iterable[str] = ()) -> str:
@@ -716,11 +740,7 @@ def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: It
     secret_list = list(secrets)
     lines: list[str] = []
     for signal in sorted(signals, key=sort_key):
-        line = describe(
-            dataclasses.replace(
-                signal, message=redact(signal.message, secret_list), detail=redact(signal.detail, secret_list)
-            )
-        )
+        line = describe(signal, secrets=secret_list)
         if line not in lines:
             lines.append(line)
     if not lines:
@@ -773,8 +793,19 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _clean(message: str) -> str:
-    return _WHITESPACE.sub(" ", message).strip()
+def clean_text(value: Any, secrets: Iterable[str] = ()) -> str:
+    """A cluster text as one redacted line: redact, collapse whitespace, then redact again.
+
+    Collapsing first would hide a secret that contains whitespace (a key's lines, a passphrase)
+    from the search; redacting again catches a secret the cluster wrote with other whitespace.
+    """
+    text = _str(value)
+    if not text:
+        return ""
+    secret_list = list(secrets)
+    collapsed = _WHITESPACE.sub(" ", redact(text, secret_list)).strip()
+    collapsed_forms = [c for s in secret_list if (c := _WHITESPACE.sub(" ", s).strip()) and c != s]
+    return redact(collapsed, [*secret_list, *collapsed_forms])
 
 
 def _parse_time(value: Any) -> datetime | None:

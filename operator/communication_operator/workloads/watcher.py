@@ -14,8 +14,10 @@ server ends a watch (its timeout) it is reopened from the last resourceVersion s
 included), and when that version has expired (HTTP 410 Gone) the watch lists again and forgets objects
 that disappeared meanwhile.
 
-Whenever the formatted signal text changes (and is not empty), it is handed to ``on_progress``
-(the deploy sends it as a progress report). A third task sleeps until
+Pod and event objects are redacted of the deploy's secrets as they arrive (messages and reasons, as
+one-line texts; :func:`~.diagnostics.redact_api_object`), before they are classified or stored.
+Whenever the diagnostics text (upstream's lines, :mod:`.diagnostics`) changes and is not empty, it
+is handed to ``on_progress`` (the deploy sends it as a progress report). A third task sleeps until
 :meth:`SignalSet.next_deadline`, so a problem that turns fatal by persisting alone is noticed on
 time without any polling. :attr:`ReleaseWatcher.fatal` is set as soon as the fail-fast policy calls a
 signal hopeless; the deploy then stops helm.
@@ -42,13 +44,13 @@ import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from communication_operator.workloads.diagnostics import diagnostic_lines, fit_lines, redact_api_object
 from communication_operator.workloads.naming import HELM_INSTANCE_LABEL
 from communication_operator.workloads.signals import (
     FailFastPolicy,
     Signal,
     SignalSet,
     event_concerns_release,
-    format_progress,
     get_path,
 )
 
@@ -64,6 +66,9 @@ WATCH_TIMEOUT_SECONDS = 240
 RETRY_DELAY_SECONDS = 1.0
 #: How long start() waits for both initial lists before letting helm go anyway.
 SYNC_TIMEOUT_SECONDS = 10.0
+#: Pods deleted during the deploy whose last state the final diagnostics still show (helm's rollback
+#: deletes the failing pods before the failure is reported).
+DELETED_PODS_KEPT = 50
 
 
 class DeployWatcher(Protocol):
@@ -111,7 +116,8 @@ class ReleaseWatcher:
             # Event times have whole seconds; one second of slack keeps events of this deploy's first
             # second, and drops those of earlier deploys (a previous failed attempt's warnings).
             since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-        self._signals = SignalSet(policy, since=since)
+        self._since = since
+        self._signals = SignalSet(policy, since=since, secrets=self._secrets)
         self._clock = clock
         self._watch_timeout = watch_timeout
         self._progress_limit = progress_limit
@@ -119,7 +125,9 @@ class ReleaseWatcher:
         self._wake = asyncio.Event()
         self._synced = {"pods": asyncio.Event(), "events": asyncio.Event()}
         self._tasks: list[asyncio.Task[None]] = []
+        # Objects are stored (and classified) redacted: no secret reaches a signal, a line or a log.
         self._pods: dict[str, Mapping[str, Any]] = {}
+        self._deleted_pods: dict[str, Mapping[str, Any]] = {}
         self._events: dict[str, Mapping[str, Any]] = {}
         self._last_text = ""
         self._sending = asyncio.Lock()
@@ -166,13 +174,20 @@ class ReleaseWatcher:
         return self._signals.fatal_signals(self._clock())
 
     def snapshot(self) -> str:
-        """The current diagnostics text, else the last one reported (empty if nothing was ever wrong).
+        """The diagnostics lines for a failure status (unbounded; the status bounds them).
 
-        After a failure helm may already have rolled back and deleted the failing pods; the last
-        reported problems are then still the best explanation.
+        After a failure helm may already have rolled back and deleted the failing pods: pods deleted
+        during the deploy are included with their last state, and when nothing is left at all, the
+        last progress text is still the best explanation.
         """
-        current = format_progress(self.signals(), limit=self._progress_limit, secrets=self._secrets)
-        return current or self._last_text
+        pods = {**self._deleted_pods, **self._pods}.values()
+        return "\n".join(self._lines(pods)) or self._last_text
+
+    def _lines(self, pods: Iterable[Mapping[str, Any]]) -> list[str]:
+        # The stored objects are redacted already; fit_lines and the status redact the joined lines.
+        return diagnostic_lines(
+            pods, self._events.values(), release=self.release, since=self._since, redacted=True
+        )
 
     # -- watches -------------------------------------------------------------------------------------
 
@@ -228,11 +243,9 @@ class ReleaseWatcher:
         if kind == "pods":
             present = {_name(item) for item in items}
             for name in [name for name in self._pods if name not in present]:
-                self._pods.pop(name)
-                self._signals.forget_pod(name, now)
+                self._forget_pod(name, now)
             for item in items:
-                self._pods[_name(item)] = item
-                self._signals.observe_pod(item, now)
+                self._observe_pod(item, now)
         else:
             present = {_uid(item) for item in items}
             for uid in [uid for uid in self._events if uid not in present]:
@@ -266,13 +279,10 @@ class ReleaseWatcher:
                     continue
                 now = self._clock()
                 if kind == "pods":
-                    name = _name(raw)
                     if kind_of_change == "DELETED":
-                        self._pods.pop(name, None)
-                        self._signals.forget_pod(name, now)
+                        self._forget_pod(_name(raw), now)
                     else:
-                        self._pods[name] = raw
-                        self._signals.observe_pod(raw, now)
+                        self._observe_pod(raw, now)
                 elif kind_of_change == "DELETED":
                     gone = self._events.pop(_uid(raw), None)
                     if gone is not None:
@@ -282,11 +292,28 @@ class ReleaseWatcher:
                 await self._evaluate(received)
         return resource_version
 
+    def _observe_pod(self, pod: Mapping[str, Any], now: float) -> None:
+        redacted = redact_api_object(pod, self._secrets)
+        name = _name(redacted)
+        self._pods[name] = redacted
+        self._deleted_pods.pop(name, None)
+        self._signals.observe_pod(redacted, now)
+
+    def _forget_pod(self, name: str, now: float) -> None:
+        gone = self._pods.pop(name, None)
+        if gone is not None:
+            self._deleted_pods[name] = gone
+            while len(self._deleted_pods) > DELETED_PODS_KEPT:
+                self._deleted_pods.pop(next(iter(self._deleted_pods)))
+        self._signals.forget_pod(name, now)
+
     def _observe_event(self, event: Mapping[str, Any], now: float) -> None:
-        if not event_concerns_release(event, self.release, self._pods.keys()):
+        known_pods = self._pods.keys() | self._deleted_pods.keys()
+        if not event_concerns_release(event, self.release, known_pods):
             return
-        self._events[_uid(event)] = event
-        self._signals.observe_event(event, now)
+        redacted = redact_api_object(event, self._secrets)
+        self._events[_uid(redacted)] = redacted
+        self._signals.observe_event(redacted, now)
 
     # -- reporting and fail-fast ---------------------------------------------------------------------
 
@@ -299,7 +326,7 @@ class ReleaseWatcher:
         if not self._fatal.is_set() and self._signals.fatal_signals(now):
             self._fatal.set()
         self._wake.set()
-        text = format_progress(self._signals.signals(now), limit=self._progress_limit, secrets=self._secrets)
+        text = fit_lines(self._lines(self._pods.values()), self._progress_limit, self._secrets)
         # An empty set is not reported (as upstream): when helm rolls back, the pods disappear, and
         # "nothing wrong" just before the failure status would mislead.
         if not text or text == self._last_text:

@@ -17,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from communication_operator.contracts import ServerMethod
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
+from communication_operator.workloads.repository import repository_alias
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.waiting import eventually
 
@@ -29,6 +30,7 @@ STATUS = ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 SECRET = "sup3r-secret-override"
 BIG_ID = "123456789012345678901234"
+UNREACHABLE_REPO = "http://127.0.0.1:9/charts"
 
 
 @pytest.mark.parametrize("helm", ["helm", "helm3"])
@@ -115,11 +117,22 @@ async def test_image_pull_backoff_is_reported_live_then_fails_fast_with_diagnost
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "params", "expected"),
+    ("behaviour", "params", "expected", "expected_progress"),
     [
-        ("crash-loop-backoff", {"exit_code": 137, "reason": "OOMKilled"}, "CrashLoopBackOff"),
-        ("unschedulable", {}, "Unschedulable"),
-        ("create-container-config-error", {}, "CreateContainerConfigError"),
+        (
+            "crash-loop-backoff",
+            {"exit_code": 137, "reason": "OOMKilled"},
+            "CrashLoopBackOff",
+            "CrashLoopBackOff",
+        ),
+        # Progress reports carry upstream's lines (octo-spec §4.11): the scheduler's Warning event.
+        ("unschedulable", {}, "Unschedulable", "FailedScheduling"),
+        (
+            "create-container-config-error",
+            {},
+            "CreateContainerConfigError",
+            "CreateContainerConfigError",
+        ),
     ],
 )
 async def test_other_hard_failures_fail_fast(
@@ -128,6 +141,7 @@ async def test_other_hard_failures_fail_fast(
     behaviour: str,
     params: dict[str, object],
     expected: str,
+    expected_progress: str,
 ) -> None:
     fake_kubelet.add_rule("example.invalid/*", behaviour, **params)
     d = await deployer()
@@ -144,20 +158,23 @@ async def test_other_hard_failures_fail_fast(
         assert "last exit code 137" in settled["statusMessage"]
         assert "OOMKilled" in settled["statusMessage"]
     progress = [text for method, text, _ in await d.reports(workload) if method == PROGRESS]
-    assert any(expected in text for text in progress), progress
+    assert any(expected_progress in text for text in progress), progress
 
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"chart_version": "9.9.9"}, "helm upgrade --install --dry-run=server failed with exit code 1"),
         (
-            {"values_yaml": "image: not-a-map\n"},
-            "helm upgrade --install --dry-run=server failed with exit code 1",
+            {"chart_version": "9.9.9"},
+            "helm upgrade --install --dry-run=server {release} failed with exit code 1. stderr: ",
         ),
         (
-            {"repository_url": "http://127.0.0.1:9/charts"},
-            "Chart repository http://127.0.0.1:9/charts: helm repo add",
+            {"values_yaml": "image: not-a-map\n"},
+            "helm upgrade --install --dry-run=server {release} failed with exit code 1. stderr: ",
+        ),
+        (
+            {"repository_url": UNREACHABLE_REPO},
+            f"helm repo add {repository_alias(UNREACHABLE_REPO)} failed with exit code 1. stderr: ",
         ),
         ({"chart_name": "no-such-chart"}, "no-such-chart"),
     ],
@@ -172,7 +189,7 @@ async def test_broken_sources_fail_with_clear_statuses(
     settled = await d.wait_settled(workload, timeout=40)
 
     assert settled["deploymentState"] == "Error"
-    assert expected in settled["statusMessage"], settled["statusMessage"]
+    assert expected.format(release=d.release(workload)) in settled["statusMessage"], settled["statusMessage"]
     assert await d.history(d.release(workload)) == []
 
 

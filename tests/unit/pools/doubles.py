@@ -77,10 +77,24 @@ class FakeKube:
     events: list[tuple[ObjectRef, EventType, str, str]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # "create communicationpools ns/name", in call order
     status_failures: int = 0  # the next N status patches fail with an API error
+    delay: float = 0.0  # seconds each list/get/create/delete takes, like a round trip to the API server
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    async def _round_trip(self) -> None:
+        if not self.delay:
+            return
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
 
     async def get_custom(
         self, group: str, version: str, plural: str, namespace: str, name: str
     ) -> Any | None:
+        await self._round_trip()
         found = self.objects.get((plural, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -88,6 +102,7 @@ class FakeKube:
         self, group: str, version: str, plural: str, namespace: str
     ) -> list[dict[str, Any]]:
         self.log.append(f"list {plural} {namespace}")
+        await self._round_trip()
         return [
             copy.deepcopy(b)
             for (kind, ns, _), b in self.objects.items()
@@ -97,9 +112,11 @@ class FakeKube:
     async def create_custom(
         self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> bool:
+        await self._round_trip()
         return self._create(plural, namespace, body)
 
     async def delete_custom(self, group: str, version: str, plural: str, namespace: str, name: str) -> bool:
+        await self._round_trip()
         return self._delete(plural, namespace, name)
 
     async def patch_custom_status(
@@ -116,6 +133,7 @@ class FakeKube:
         return True
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
+        await self._round_trip()
         return self._create("secrets", namespace, body)
 
     async def secret_metadata(self, namespace: str, name: str) -> SecretMetadata | None:
@@ -126,6 +144,7 @@ class FakeKube:
         return SecretMetadata(uid=str(metadata.get("uid") or ""), labels=dict(metadata.get("labels") or {}))
 
     async def delete_secret(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        await self._round_trip()
         found = self.objects.get(("secrets", namespace, name))
         if uid and found is not None and (found.get("metadata") or {}).get("uid") != uid:
             self.log.append(f"delete secrets {namespace}/{name} refused: uid precondition")
@@ -155,3 +174,34 @@ class FakeKube:
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"tenantId": tenant_id, "poolRtId": pool_rt_id},
         }
+
+
+class CountingWorkloads:
+    """A :class:`~communication_operator.pools.DeployedWorkloadsSource` that counts its listings.
+
+    Each listing takes ``delay`` seconds, like a request to the API server, so concurrent callers overlap.
+    ``failures`` makes the next N listings raise.
+    """
+
+    def __init__(
+        self, by_pool: dict[tuple[str, str], list[str]] | None = None, *, delay: float = 0.0
+    ) -> None:
+        self.by_pool = by_pool or {}
+        self.delay = delay
+        self.listings = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.failures = 0
+
+    async def workload_rt_ids_by_pool(self) -> dict[tuple[str, str], list[str]]:
+        self.listings += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("API server unavailable")
+            return {key: list(ids) for key, ids in self.by_pool.items()}
+        finally:
+            self.in_flight -= 1

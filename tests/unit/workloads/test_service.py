@@ -306,7 +306,7 @@ async def test_helm_failure_reports_error_with_diagnostics_after_the_last_progre
     (status,) = harness.hub.statuses()
     assert status.success is False
     assert status.status_message == (
-        "helm upgrade --install failed with exit code 1. stderr: "
+        f"helm upgrade --install {RELEASE} failed with exit code 1. stderr: "
         "Error: UPGRADE FAILED: context deadline exceeded"
         "\n\nPod diagnostics:\nImagePullBackOff: pod x container web: Back-off pulling image"
     )
@@ -338,7 +338,7 @@ async def test_a_fatal_signal_stops_helm_early_and_fails_with_the_cause(harness:
     assert status.success is False
     assert status.status_message is not None
     assert status.status_message.startswith(
-        f"helm upgrade --install of {RELEASE} stopped early (fail-fast) instead of waiting up to 60 s: "
+        f"helm upgrade --install {RELEASE} stopped early (fail-fast) instead of waiting up to 60 s: "
         "ImagePullBackOff: pod web-1 container web: manifest unknown"
     )
     assert status.status_message.endswith(
@@ -464,7 +464,7 @@ async def test_unreachable_repository_fails_naming_the_repository(harness: Harne
 
     (status,) = harness.hub.statuses()
     assert status.status_message == (
-        f"Chart repository {REPO}: helm repo add failed with exit code 1. stderr: "
+        f"helm repo add {ALIAS} failed with exit code 1. stderr: "
         'Error: looks like "https://charts.example/stable" is not a valid chart repository'
     )
     assert "upgrade" not in harness.fake.ops()
@@ -480,7 +480,9 @@ async def test_dry_run_failure_skips_the_real_upgrade(harness: Harness) -> None:
 
     (status,) = harness.hub.statuses()
     assert status.status_message is not None
-    assert status.status_message.startswith("helm upgrade --install --dry-run=server failed with exit code 1")
+    assert status.status_message.startswith(
+        f"helm upgrade --install --dry-run=server {RELEASE} failed with exit code 1"
+    )
     assert "upgrade" not in harness.fake.ops()
     assert harness.watchers == []
 
