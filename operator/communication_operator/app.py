@@ -164,7 +164,9 @@ async def build_context(
     scale = ScaleHandler(workload_service, hub, KubeReplicaPatcher(kube.api), metrics=metrics)
     bind_workloads_to_hub(hub, workload_service, scale)
     if workloads is None:
-        workloads = HelmReleaseWorkloads(kube.api, settings.pool_namespace)
+        workloads = HelmReleaseWorkloads(
+            kube.api, settings.pool_namespace, platform_namespace=settings.platform_namespace
+        )
     registration = PoolRegistrationService(
         hub,
         registry,

@@ -9,11 +9,12 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from communication_operator.workloads.values import ClusterSecrets
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.waiting import eventually
 
-from .conftest import BROKER_PASSWORD, DeployerFactory
+from .conftest import BROKER_PASSWORD, TENANT, DeployerFactory
 
 pytestmark = pytest.mark.cluster
 
@@ -71,6 +72,12 @@ async def test_adapter_pool_installs_into_the_platform_namespace_without_cluster
     # The same flag on an ordinary adapter does inject them: the setup could have failed the check above.
     adapter_secret = await _secret_keys(core, d.namespace, f"{adapter_release}-octo-secrets")
     assert adapter_secret["secrets.databaseUser"] == DB_USER_PASSWORD
+
+    # The reverse sync names both workloads of the pool, wherever their releases live.
+    listed = await HelmReleaseWorkloads(
+        kube_api, d.namespace, platform_namespace=platform_namespace
+    ).workload_rt_ids_by_pool()
+    assert listed[(TENANT, d.pool_rt_id)] == sorted([pool, adapter])
 
     await d.sim.admin.undeploy_workload(pool)
 
