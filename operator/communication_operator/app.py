@@ -44,6 +44,7 @@ from communication_operator.pools import (
 )
 from communication_operator.redaction import remember_secrets
 from communication_operator.settings import Settings
+from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
@@ -72,6 +73,8 @@ class OperatorContext:
     in_process: bool = False
     metrics_server: MetricsServer | None = None
     workloads: WorkloadService | None = None
+    # The long-lived tasks (hub loops, registration retry); /healthz fails once one has died.
+    supervisor: TaskSupervisor = field(default_factory=TaskSupervisor)
     _started: bool = field(default=False, init=False)
     _stopped: bool = field(default=False, init=False)
 
@@ -143,9 +146,10 @@ async def build_context(
         log.warning(ANONYMOUS_STARTUP_WARNING)
     metrics = OperatorMetrics()
     metrics.set_build_info(package_version(), settings.mode_name)
+    supervisor = TaskSupervisor(metrics)
     kube = await KubeClient.create(kubeconfig, kube_context)
     objects = KubeObjects(kube.api)
-    hub = HubConnection(options, token_provider=token_provider, metrics=metrics)
+    hub = HubConnection(options, token_provider=token_provider, metrics=metrics, supervisor=supervisor)
     hub.contract = ContractSelector(settings.contract)
     registry = PoolRegistry()
     status = PoolStatusWriter(objects)
@@ -178,6 +182,7 @@ async def build_context(
         pre_update_delay=settings.pre_update_tenant_delay_seconds,
         max_message_bytes=options.max_message_bytes,
         metrics=metrics,
+        supervisor=supervisor,
     )
     bind_to_hub(hub, registration)
     return OperatorContext(
@@ -192,6 +197,7 @@ async def build_context(
         metrics=metrics,
         in_process=in_process,
         workloads=workload_service,
+        supervisor=supervisor,
     )
 
 

@@ -43,6 +43,7 @@ ANNOTATION_PREFIX = "communication-operator.octo-mesh.meshmakers.io"
 UNREGISTER_GIVE_UP_SECONDS = 300.0
 UNREGISTER_RETRY_SECONDS = 10.0
 WAIT_FOR_CONNECTION_SECONDS = 15.0
+BACKGROUND_TASKS_DIED = "background task(s) died, restart needed: {problems}"
 
 
 def context_of(memo: Any) -> OperatorContext:
@@ -113,6 +114,15 @@ def probe_hub(memo: Any, **_: Any) -> dict[str, Any]:
     }
 
 
+def probe_background_tasks(memo: Any, **_: Any) -> dict[str, Any]:
+    """Fails (HTTP 500 on /healthz) once a long-lived task died: the process would look alive while
+    delivering nothing, so the kubelet should restart it. Registered with ``errors=PERMANENT``."""
+    problems = context_of(memo).supervisor.problems()
+    if problems:
+        raise kopf.PermanentError(BACKGROUND_TASKS_DIED.format(problems="; ".join(problems)))
+    return {"alive": True}
+
+
 # -- resource handlers -------------------------------------------------------------------------------
 
 
@@ -169,6 +179,7 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.login(registry=registry, id="login")(login)
     kopf.on.cleanup(registry=registry, id="cleanup", errors=kopf.ErrorsMode.IGNORED)(cleanup)
     kopf.on.probe(registry=registry, id="hub", errors=kopf.ErrorsMode.IGNORED)(probe_hub)
+    kopf.on.probe(registry=registry, id="tasks", errors=kopf.ErrorsMode.PERMANENT)(probe_background_tasks)
     kopf.on.resume(*POOLS, registry=registry, id="register")(register_pool)
     kopf.on.create(*POOLS, registry=registry, id="register")(register_pool)
     kopf.on.update(*POOLS, registry=registry, id="register", field="spec")(register_pool)

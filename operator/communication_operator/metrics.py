@@ -52,6 +52,15 @@ class InvocationOutcome:
     ERROR: Final = "error"  # the hub answered with an error completion
     TIMEOUT: Final = "timeout"
     DISCONNECTED: Final = "disconnected"  # the connection dropped before the completion arrived
+    UNSENT: Final = "unsent"  # never sent: too large for the controller's limit, or not encodable
+
+
+class DropReason:
+    """Values of the ``reason`` label of ``reports_dropped_total``."""
+
+    TOO_LARGE: Final = "too_large"  # over the message limit even with its free text shortened
+    UNENCODABLE: Final = "unencodable"  # cannot be written as JSON / UTF-8
+    FAILED: Final = "failed"  # sending raised something unexpected (a bug); the outbox went on
 
 
 class HelmResult:
@@ -132,6 +141,34 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.reports_dropped = Counter(
+            "reports_dropped",
+            "Reports given up without delivery (too large even when shortened, or not encodable), by "
+            "method and reason.",
+            ["method", "reason"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.pushes_refused = Counter(
+            "hub_pushes_refused",
+            "Controller pushes refused because they failed validation (invalid ids, unsupported type, ...).",
+            ["method"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.malformed_records = Counter(
+            "hub_malformed_records",
+            "Records from the controller that were not valid JSON (or too deep or large to parse), dropped.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.task_failures = Counter(
+            "background_task_failures",
+            "Long-lived background tasks that died; any increase means /healthz fails until a restart.",
+            ["task"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.hub_connected.set(0)
         self.outbox_depth.set(0)
         self.set_pool_phases({})
@@ -149,6 +186,18 @@ class OperatorMetrics:
 
     def record_invocation(self, method: str, outcome: str) -> None:
         self.hub_invocations.labels(method=method, outcome=outcome).inc()
+
+    def record_report_dropped(self, method: str, reason: str) -> None:
+        self.reports_dropped.labels(method=method, reason=reason).inc()
+
+    def record_push_refused(self, method: str) -> None:
+        self.pushes_refused.labels(method=method).inc()
+
+    def record_malformed_record(self) -> None:
+        self.malformed_records.inc()
+
+    def record_task_failure(self, task: str) -> None:
+        self.task_failures.labels(task=task).inc()
 
     def set_outbox_depth(self, depth: int) -> None:
         self.outbox_depth.set(depth)

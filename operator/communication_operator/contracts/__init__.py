@@ -25,13 +25,16 @@ from communication_operator.contracts.methods import (
     SERVER_METHODS,
     ClientMethod,
     ContractError,
+    InvalidPush,
     MethodSignature,
     ServerMethod,
+    check_arity,
     decode_arguments,
     decode_result,
     encode_arguments,
     signature_of,
 )
+from communication_operator.contracts.validation import PushIds
 
 __all__ = [
     "CLIENT_METHODS",
@@ -41,9 +44,11 @@ __all__ = [
     "ContractError",
     "DeployedPoolDto",
     "DeploymentState",
+    "InvalidPush",
     "MethodSignature",
     "OperatorDeployedPoolReportDto",
     "PoolEnvironment",
+    "PushIds",
     "ScaleWorkloadDto",
     "ServerMethod",
     "ValueOverrideDto",
@@ -54,6 +59,7 @@ __all__ = [
     "WorkloadScaleStatusDto",
     "WorkloadType",
     "WorkloadUndeployedDto",
+    "check_arity",
     "decode_arguments",
     "decode_result",
     "encode_arguments",

@@ -23,6 +23,12 @@ from communication_operator.contracts.dtos import (
     WorkloadScaleStatusDto,
     WorkloadUndeployedDto,
 )
+from communication_operator.contracts.validation import (
+    PushIds,
+    id_problems,
+    read_ids,
+    validation_problems,
+)
 
 
 class ServerMethod(StrEnum):
@@ -54,6 +60,8 @@ class MethodSignature:
     name: str
     parameters: tuple[tuple[str, Any], ...]
     returns: Any = None
+    # A workload push: its tenant and runtime ids are validated too (contracts.validation).
+    workload_push: bool = False
 
     @property
     def arity(self) -> int:
@@ -62,6 +70,17 @@ class MethodSignature:
 
 class ContractError(ValueError):
     """A hub message whose arguments do not fit the contract; the text names method, argument and field."""
+
+
+class InvalidPush(ContractError):
+    """A workload push that fails validation: ``problems`` name each fault, ``ids`` hold what was readable
+    (the workloads front decides whether a failed status can be reported)."""
+
+    def __init__(self, method: str, problems: list[str], ids: PushIds) -> None:
+        self.method = method
+        self.problems = tuple(problems) or ("invalid push",)
+        self.ids = ids
+        super().__init__(f"{method}: {'; '.join(self.problems)}")
 
 
 _STRICT_STR = TypeAdapter(str, config={"strict": True})
@@ -93,10 +112,14 @@ CLIENT_METHODS: dict[str, MethodSignature] = {
     for sig in (
         MethodSignature(ClientMethod.POOL_DEPLOYED, (("pool", DeployedPoolDto),)),
         MethodSignature(ClientMethod.POOL_UNDEPLOYED, (("tenantId", str), ("poolRtId", str))),
-        MethodSignature(ClientMethod.WORKLOAD_DEPLOYED, (("workload", WorkloadDeployedDto),)),
-        MethodSignature(ClientMethod.WORKLOAD_UNDEPLOYED, (("workload", WorkloadUndeployedDto),)),
+        MethodSignature(
+            ClientMethod.WORKLOAD_DEPLOYED, (("workload", WorkloadDeployedDto),), workload_push=True
+        ),
+        MethodSignature(
+            ClientMethod.WORKLOAD_UNDEPLOYED, (("workload", WorkloadUndeployedDto),), workload_push=True
+        ),
         MethodSignature(ClientMethod.PRE_UPDATE_TENANT, (("tenantId", str),)),
-        MethodSignature(ClientMethod.SCALE_WORKLOAD, (("scale", ScaleWorkloadDto),)),
+        MethodSignature(ClientMethod.SCALE_WORKLOAD, (("scale", ScaleWorkloadDto),), workload_push=True),
     )
 }
 
@@ -137,13 +160,25 @@ def decode_arguments(method: str, arguments: Any, table: dict[str, MethodSignatu
     if not isinstance(arguments, list):
         raise ContractError(f"{sig.name}: arguments must be a JSON array, got {type(arguments).__name__}")
     if len(arguments) != sig.arity:
-        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(arguments)}")
+        problem = f"expected {sig.arity} argument(s), got {len(arguments)}"
+        if sig.workload_push and arguments:
+            # The workload may still be named by the first argument: let the front report it failed.
+            raise InvalidPush(sig.name, [problem], read_ids(arguments[0]))
+        raise ContractError(f"{sig.name}: {problem}")
     decoded = []
     for (name, annotation), raw in zip(sig.parameters, arguments, strict=True):
         try:
-            decoded.append(_adapter(annotation).validate_python(raw))
+            value = _adapter(annotation).validate_python(raw)
         except ValidationError as exc:
+            if sig.workload_push:
+                ids = read_ids(raw)
+                raise InvalidPush(sig.name, id_problems(ids, raw) + validation_problems(exc), ids) from None
             raise ContractError(f"{sig.name}: argument '{name}': {_describe(exc)}") from None
+        if sig.workload_push:
+            ids = read_ids(raw)
+            if problems := id_problems(ids, raw):
+                raise InvalidPush(sig.name, problems, ids)
+        decoded.append(value)
     return decoded
 
 
@@ -158,13 +193,20 @@ def decode_result(method: str, result: Any) -> Any:
         raise ContractError(f"{sig.name}: result: {_describe(exc)}") from None
 
 
+def check_arity(
+    method: str, args: tuple[Any, ...], table: dict[str, MethodSignature] = SERVER_METHODS
+) -> MethodSignature:
+    sig = signature_of(method, table)
+    if len(args) != sig.arity:
+        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(args)}")
+    return sig
+
+
 def encode_arguments(
     method: str, *args: Any, table: dict[str, MethodSignature] = SERVER_METHODS
 ) -> list[Any]:
     """Check arity and turn DTOs into their wire JSON, in the method's argument order."""
-    sig = signature_of(method, table)
-    if len(args) != sig.arity:
-        raise ContractError(f"{sig.name}: expected {sig.arity} argument(s), got {len(args)}")
+    check_arity(method, args, table)
     return [_to_json(a) for a in args]
 
 

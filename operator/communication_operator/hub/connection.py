@@ -18,33 +18,43 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from communication_operator.contracts import (
-    CLIENT_METHODS,
     ClientMethod,
-    ContractError,
     ServerMethod,
-    decode_arguments,
+    check_arity,
     decode_result,
     encode_arguments,
-    signature_of,
 )
 from communication_operator.contracts.profiles import ContractSelector
+from communication_operator.hub.auth import TokenError
 from communication_operator.hub.backoff import Backoff
+from communication_operator.hub.dispatch import HubStats, PushCallback, PushDispatcher, RefusalCallback
 from communication_operator.hub.errors import (
     AuthenticationFailed,
     HubConnectionError,
     HubError,
     InvocationTimeout,
+    MessageNotEncodable,
     MessageTooLarge,
     NotConnected,
 )
 from communication_operator.hub.generations import invoke_in_contract, push_in_cp_names
-from communication_operator.hub.outbox import Outbox, Report, make_report
+from communication_operator.hub.outbox import (
+    Outbox,
+    Report,
+    ReportFitter,
+    bounded,
+    make_report,
+    report_subject,
+)
 from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
-from communication_operator.metrics import InvocationOutcome, OperatorMetrics
+from communication_operator.hub.throttle import AuthRefusalLog
+from communication_operator.metrics import DropReason, InvocationOutcome, OperatorMetrics
+from communication_operator.supervision import TaskSupervisor
 
 log = logging.getLogger(__name__)
 
-PushCallback = Callable[..., Awaitable[None]]
+REPORT_DROPPED = "dropping %s (%s), which can never be delivered: %s; later reports go on"
+
 ConnectedHook = Callable[[], Awaitable[None]]
 
 # True inside an on_connected hook: the hook's own invocations may run before the connection is "ready".
@@ -72,6 +82,7 @@ class HubOptions:
     # Reachable but refusing (auth, handshake, registration failing): waiting longer spares the controller.
     refused_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=30.0))
     healthy_after: float = 30.0  # a connection that lasted this long resets the backoff
+    auth_refusal_log_interval: float = 60.0  # at most one WARNING per interval while refused
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if not self.url.startswith(("https:", "wss:")):
@@ -81,38 +92,32 @@ class HubOptions:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-@dataclass
-class HubStats:
-    connects: int = 0
-    disconnects: int = 0
-    reports_delivered: int = 0
-    reports_rejected: int = 0
-    pushes_dropped: int = 0
-
-
 class HubConnection:
     def __init__(
         self,
         options: HubOptions,
         token_provider: TokenProvider | None = None,
         metrics: OperatorMetrics | None = None,
+        supervisor: TaskSupervisor | None = None,
     ) -> None:
         self.options = options
         self._metrics = metrics
+        self.supervisor = supervisor or TaskSupervisor(metrics)
         self._token_provider = token_provider
-        self._handlers: dict[str, PushCallback] = {}
         self._hooks: list[ConnectedHook] = []
         self._session: HubSession | None = None
         self._ready = asyncio.Event()
         self._outbox = Outbox(options.outbox_limit)
+        self._fitter = ReportFitter(options.max_message_bytes)
         self._outbox_changed = asyncio.Event()
         self._outbox_empty = asyncio.Event()
         self._outbox_empty.set()
-        self._pushes: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._rejected_logged: set[str] = set()
+        self._auth_refusals = AuthRefusalLog(log, options.auth_refusal_log_interval)
         self.stats = HubStats()
+        self._pushes = PushDispatcher(self.stats, metrics)
         self.connection_id: str | None = None
         self.state_listeners: list[Callable[[bool], None]] = []
         # Which controller generation this connection speaks (OPERATOR__CONTRACT; app.py sets it).
@@ -120,9 +125,15 @@ class HubConnection:
 
     # -- public API ----------------------------------------------------------------------------------
 
-    def on(self, method: ClientMethod | str, handler: PushCallback) -> None:
-        """Handle a controller push; ``handler`` receives the arguments validated into DTOs."""
-        self._handlers[signature_of(str(method), CLIENT_METHODS).name] = handler
+    def on(
+        self, method: ClientMethod | str, handler: PushCallback, on_invalid: RefusalCallback | None = None
+    ) -> None:
+        """Handle a controller push; ``handler`` receives the arguments validated into DTOs.
+
+        ``on_invalid`` receives a workload push that fails validation (with the ids it could read);
+        without one, such a push is logged and dropped.
+        """
+        self._pushes.on(method, handler, on_invalid)
 
     def on_connected(self, hook: ConnectedHook) -> None:
         """Run ``hook`` after every (re)connect, before reports and pushes; if it raises, reconnect."""
@@ -161,6 +172,9 @@ class HubConnection:
         except InvocationTimeout:
             outcome = InvocationOutcome.TIMEOUT
             raise
+        except (MessageTooLarge, MessageNotEncodable):
+            outcome = InvocationOutcome.UNSENT
+            raise
         except HubConnectionError:
             outcome = InvocationOutcome.DISCONNECTED
             raise
@@ -176,8 +190,10 @@ class HubConnection:
         leaves the outbox: True when the controller took it, False when it refused it or a newer
         progress report of the same workload replaced it.
         """
-        encode_arguments(str(method), *args)  # fail fast on a wrong arity, not at delivery time
-        report = make_report(method, *args)
+        # A wrong arity is a bug of the caller: fail now. A value that cannot be encoded fails at
+        # delivery, where it is dropped with a log line and a metric, without stopping later reports.
+        check_arity(str(method), args)
+        report = make_report(method, *self._fitter.fit(method, args))
         report.settled = asyncio.get_running_loop().create_future()
         self._outbox.put(report)
         self._publish_outbox_depth()
@@ -190,9 +206,9 @@ class HubConnection:
             return
         self._stopping = False
         self._tasks = [
-            asyncio.create_task(self._supervise(), name="hub-supervisor"),
-            asyncio.create_task(self._deliver_reports(), name="hub-outbox"),
-            asyncio.create_task(self._dispatch_pushes(), name="hub-dispatch"),
+            self.supervisor.spawn(self._supervise(), "hub-supervisor"),
+            self.supervisor.spawn(self._deliver_reports(), "hub-outbox"),
+            self.supervisor.spawn(self._pushes.run(self._ready), "hub-dispatch"),
         ]
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -229,11 +245,12 @@ class HubConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                level = logging.DEBUG if first_failure_logged else logging.WARNING
-                if isinstance(exc, AuthenticationFailed):
-                    level = logging.ERROR if not first_failure_logged else logging.DEBUG
                 url = redact_url_tokens(self.options.url)
-                log.log(level, "cannot connect to the controller at %s: %s", url, _describe(exc))
+                if isinstance(exc, AuthenticationFailed | TokenError):
+                    self._auth_refusals.refused(url, _describe(exc))
+                else:
+                    level = logging.DEBUG if first_failure_logged else logging.WARNING
+                    log.log(level, "cannot connect to the controller at %s: %s", url, _describe(exc))
                 first_failure_logged = True
                 backoff = (
                     self.options.backoff if isinstance(exc, NotConnected) else self.options.refused_backoff
@@ -242,7 +259,13 @@ class HubConnection:
                 attempt += 1
                 continue
             connected_at = time.monotonic()
-            close = await self._run_session(session, down_since, attempt)
+            try:
+                close = await self._run_session(session, down_since, attempt)
+            except Exception as exc:
+                # Without this loop nothing ever reconnects; a bug in one session's teardown ends
+                # that session, not the operator's connection for good.
+                log.exception("the connection to the controller failed unexpectedly")
+                close = CloseInfo(f"unexpected failure: {_describe(exc)}")
             if time.monotonic() - connected_at >= self.options.healthy_after:
                 attempt = 0
             down_since = time.monotonic()
@@ -263,7 +286,8 @@ class HubConnection:
             max_message_bytes=self.options.max_message_bytes,
             ssl_context=self.options.ssl_context(),
         )
-        return await HubSession.open(config, self._enqueue_push, token)
+        on_malformed = self._metrics.record_malformed_record if self._metrics is not None else None
+        return await HubSession.open(config, self._enqueue_push, token, on_malformed)
 
     async def _run_session(self, session: HubSession, down_since: float | None, attempts: int) -> CloseInfo:
         self._session = session
@@ -325,38 +349,8 @@ class HubConnection:
     # -- pushes --------------------------------------------------------------------------------------
 
     def _enqueue_push(self, target: str, arguments: Any) -> None:
-        self._pushes.put_nowait(push_in_cp_names(self.contract, target, arguments))
-
-    async def _dispatch_pushes(self) -> None:
-        """One push at a time, in arrival order; the controller relies on serial handling."""
-        while True:
-            target, arguments = await self._pushes.get()
-            await self._ready.wait()
-            await self._dispatch(target, arguments)
-
-    async def _dispatch(self, target: str, arguments: Any) -> None:
-        try:
-            method = signature_of(target, CLIENT_METHODS).name
-        except ContractError:
-            self.stats.pushes_dropped += 1
-            log.warning("ignoring push '%s': not a method of this operator's contract", target)
-            return
-        handler = self._handlers.get(method)
-        if handler is None:
-            log.debug("no handler for push %s", method)
-            return
-        try:
-            decoded = decode_arguments(method, arguments, CLIENT_METHODS)
-        except ContractError as exc:
-            self.stats.pushes_dropped += 1
-            log.warning("ignoring malformed push: %s", exc)
-            return
-        try:
-            await handler(*decoded)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("handler for %s failed; the connection stays up", method)
+        """Either generation's push, in pool-era names (contracts/profiles.py), to the dispatcher."""
+        self._pushes.enqueue(*push_in_cp_names(self.contract, target, arguments))
 
     # -- reports -------------------------------------------------------------------------------------
 
@@ -395,14 +389,25 @@ class HubConnection:
             else:
                 log.debug("the controller refused %s: %s", report.method, exc.hub_message)
             return False
-        except MessageTooLarge as exc:
-            self.stats.reports_rejected += 1
-            log.error("dropping a report that can never be delivered: %s", exc)
+        except (MessageTooLarge, MessageNotEncodable) as exc:
+            reason = DropReason.TOO_LARGE if isinstance(exc, MessageTooLarge) else DropReason.UNENCODABLE
+            self._drop(report, reason, str(exc))
             return False
         except HubConnectionError:
             return None
+        except Exception as exc:
+            # A bug on our side with this one report must not stop every later one (the outbox task
+            # would end and the connection would still look healthy).
+            self._drop(report, DropReason.FAILED, f"{type(exc).__name__}: {exc}", exc)
+            return False
         self.stats.reports_delivered += 1
         return True
+
+    def _drop(self, report: Report, reason: str, error: str, exc: BaseException | None = None) -> None:
+        self.stats.reports_rejected += 1
+        log.error(REPORT_DROPPED, report.method, report_subject(report), bounded(error, 500), exc_info=exc)
+        if self._metrics is not None:
+            self._metrics.record_report_dropped(report.method, reason)
 
     async def _wait_until_reconnected(self) -> None:
         """After a failed delivery: wait for this session to end (or a short pause if it lives on)."""

@@ -37,6 +37,10 @@ class MessageTooLarge(HubConnectionError):
     """A message would exceed the server's receive limit; sending it would close the connection."""
 
 
+class MessageNotEncodable(HubConnectionError):
+    """A message cannot be written as JSON in UTF-8 (a value the encoder does not know, a lone surrogate)."""
+
+
 class HandshakeFailed(HubConnectionError):
     """Negotiate or the SignalR handshake was refused (a reason to back off, not to give up)."""
 

@@ -15,8 +15,18 @@ from itertools import count
 from typing import Any
 
 from communication_operator.contracts import ServerMethod, WorkloadDeploymentProgressDto
+from communication_operator.contracts.bounds import fit_arguments
+from communication_operator.hub import protocol
 
 log = logging.getLogger(__name__)
+
+REPORT_SHORTENED = (
+    "%s of workload %r did not fit the controller's %d-byte message limit; sending it with %s shortened "
+    "(further ones for this workload are logged at debug)"
+)
+# Invocation ids are decimal counters; 20 digits cover any this process can reach.
+_LONGEST_INVOCATION_ID = "9" * 20
+_SHORTENED_LOGGED_LIMIT = 1000
 
 _sequence = count()
 
@@ -37,6 +47,38 @@ class Report:
     @property
     def droppable(self) -> bool:
         return self.coalesce_key is not None
+
+
+class ReportFitter:
+    """Bounds report arguments so their invocation fits ``max_message_bytes`` (see contracts.bounds)."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+        self._logged: set[tuple[str, str]] = set()  # (method, workload) already warned about
+
+    def fit(self, method: ServerMethod, arguments: tuple[Any, ...]) -> tuple[Any, ...]:
+        envelope = protocol.encode(protocol.invocation(_LONGEST_INVOCATION_ID, str(method), []))
+        budget = self.max_message_bytes - len(envelope.encode("utf-8")) + len("[]")
+        try:
+            fitted = fit_arguments(arguments, budget)
+        except Exception:  # a report the encoder rejects: delivery drops it with a log line and a metric
+            log.debug("cannot measure %s; queued as it is", method, exc_info=True)
+            return arguments
+        if fitted.shortened:
+            self._log_shortened(method, arguments, fitted.shortened)
+        return fitted.arguments
+
+    def _log_shortened(
+        self, method: ServerMethod, arguments: tuple[Any, ...], fields: tuple[str, ...]
+    ) -> None:
+        ids = (getattr(argument, "workload_rt_id", None) for argument in arguments)
+        workload = next((rt_id for rt_id in ids if isinstance(rt_id, str)), "")[:64]
+        key = (str(method), workload)
+        level = logging.DEBUG if key in self._logged else logging.WARNING
+        if len(self._logged) >= _SHORTENED_LOGGED_LIMIT:
+            self._logged.clear()
+        self._logged.add(key)
+        log.log(level, REPORT_SHORTENED, method, workload, self.max_message_bytes, ", ".join(fields))
 
 
 def make_report(method: ServerMethod, *arguments: Any) -> Report:
@@ -137,3 +179,16 @@ def _same_workload(queued: Report, report: Report) -> bool:
         ):
             return True
     return False
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def report_subject(report: Report) -> str:
+    """Which workload a report is about, for log lines (``-`` for reports about no single workload)."""
+    for argument in report.arguments:
+        workload = getattr(argument, "workload_rt_id", None)
+        if isinstance(workload, str) and workload:
+            return f"workload {bounded(workload, 64)!r}"
+    return "-"

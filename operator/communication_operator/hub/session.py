@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -27,10 +26,13 @@ from communication_operator.hub.errors import (
     HandshakeFailed,
     HubError,
     InvocationTimeout,
+    MessageNotEncodable,
     MessageTooLarge,
     NotConnected,
 )
+from communication_operator.hub.negotiate import auth_header, negotiate, websocket_url
 from communication_operator.hub.protocol import MessageType
+from communication_operator.hub.records import record_excerpt
 from communication_operator.redaction import mask_url_credentials
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ HUB_PATH = "operatorHub"
 _TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s'\"]+", re.IGNORECASE)
 
 PushHandler = Callable[[str, Any], None]
+MALFORMED_RECORD = (
+    "dropping a malformed record from the controller (%d characters; %s); the connection stays up: %s"
+)
 
 
 def redact_url_tokens(text: str) -> str:
@@ -82,8 +87,10 @@ class HubSession:
         ws: aiohttp.ClientWebSocketResponse,
         connection_id: str,
         on_push: PushHandler,
+        on_malformed: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self._on_malformed = on_malformed
         self.connection_id = connection_id
         self._http = http
         self._ws = ws
@@ -105,6 +112,7 @@ class HubSession:
         config: SessionConfig,
         on_push: PushHandler,
         token: str | None = None,
+        on_malformed: Callable[[], None] | None = None,
     ) -> HubSession:
         """Negotiate (v1, falling back to v0), connect the WebSocket and complete the handshake."""
         # sock_read bounds the negotiate answer and the upgrade response: a controller that accepts TCP
@@ -116,13 +124,13 @@ class HubSession:
         http = aiohttp.ClientSession(timeout=timeout)
         try:
             url = hub_url(config.url)
-            negotiation = await _negotiate(http, url, token, config)
-            ws_url = _websocket_url(url, negotiation.transport_id, token)
+            negotiation = await negotiate(http, url, token, config)
+            ws_url = websocket_url(url, negotiation.transport_id, token)
             try:
                 ws = await http.ws_connect(
                     ws_url,
                     ssl=config.ssl_context,
-                    headers=_auth_header(token),
+                    headers=auth_header(token),
                     autoping=True,
                     heartbeat=None,
                     max_msg_size=0,
@@ -139,7 +147,7 @@ class HubSession:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 reason = redact_url_tokens(str(exc)) or type(exc).__name__
                 raise NotConnected(f"WebSocket connect to the controller failed: {reason}") from None
-            session = cls(config, http, ws, negotiation.connection_id, on_push)
+            session = cls(config, http, ws, negotiation.connection_id, on_push, on_malformed)
             try:
                 tail = await session._handshake()
             except BaseException:
@@ -180,6 +188,17 @@ class HubSession:
             asyncio.create_task(self._read_loop(), name=f"hub-read-{self.connection_id}"),
             asyncio.create_task(self._keepalive_loop(), name=f"hub-keepalive-{self.connection_id}"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A session task that dies ends the session (the connection reconnects) instead of leaving it
+        half alive: without the read loop nothing is received, without keep-alive the server drops us."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("%s failed: %r; closing the session", task.get_name(), error, exc_info=error)
+        self._close(f"{task.get_name()} failed: {type(error).__name__}")
 
     # -- invocations ---------------------------------------------------------------------------------
 
@@ -202,8 +221,14 @@ class HubSession:
             self._pending.pop(invocation_id, None)
 
     async def _send(self, message: dict[str, Any]) -> None:
-        text = protocol.encode(message)
-        size = len(text.encode("utf-8"))
+        try:
+            text = protocol.encode(message)
+            size = len(text.encode("utf-8"))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise MessageNotEncodable(
+                f"{message.get('target', 'message')}: cannot be written as JSON in UTF-8: "
+                f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         if size > self.config.max_message_bytes:
             raise MessageTooLarge(
                 f"{message.get('target', 'message')}: {size} bytes exceeds the controller's limit of "
@@ -240,6 +265,10 @@ class HubSession:
                     break
         except (ConnectionError, aiohttp.ClientError) as exc:
             reason = f"connection lost: {redact_url_tokens(str(exc))}"
+        except Exception as exc:
+            # A bug of ours, not the controller closing: say which, so nobody hunts a controller fault.
+            log.exception("reading from the controller failed")
+            reason = f"reading from the controller failed: {type(exc).__name__}"
         finally:
             self._close(reason)
 
@@ -249,9 +278,12 @@ class HubSession:
         for record in records:
             try:
                 message = json.loads(record)
-            except json.JSONDecodeError:
-                # Not the record itself: a broken workload push may carry secret values.
-                log.warning("ignoring a malformed record from the controller (%d characters)", len(record))
+            except (ValueError, RecursionError) as exc:
+                # ValueError: bad syntax, or an integer over Python's digit limit; RecursionError:
+                # nesting deeper than the parser's stack. The excerpt masks values (secrets).
+                log.warning(MALFORMED_RECORD, len(record), _parse_error(exc), record_excerpt(record))
+                if self._on_malformed is not None:
+                    self._on_malformed()
                 continue
             if not isinstance(message, dict):
                 log.warning("ignoring a record from the controller that is not a JSON object")
@@ -300,7 +332,7 @@ class HubSession:
             future.set_result(message.get("result"))
 
     async def _send_completion_error(self, invocation_id: str, error: str) -> None:
-        with contextlib.suppress(NotConnected, MessageTooLarge):
+        with contextlib.suppress(NotConnected, MessageTooLarge, MessageNotEncodable):
             await self._send({"type": MessageType.COMPLETION, "invocationId": invocation_id, "error": error})
 
     async def _keepalive_loop(self) -> None:
@@ -351,57 +383,7 @@ class HubSession:
         await self._http.close()
 
 
-@dataclass(frozen=True)
-class _Negotiation:
-    connection_id: str
-    transport_id: str  # connectionToken on v1, connectionId on v0
-
-
-async def _negotiate(
-    http: aiohttp.ClientSession, url: str, token: str | None, config: SessionConfig
-) -> _Negotiation:
-    negotiate_url = f"{url}/negotiate?negotiateVersion=1"
-    try:
-        async with http.post(negotiate_url, headers=_auth_header(token), ssl=config.ssl_context) as response:
-            if response.status in (401, 403):
-                raise AuthenticationFailed(f"negotiate refused with HTTP {response.status}")
-            if response.status != 200:
-                raise HandshakeFailed(f"negotiate answered HTTP {response.status}")
-            body = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NotConnected(
-            f"cannot reach the controller at {url}: {redact_url_tokens(str(exc)) or type(exc).__name__}"
-        ) from None
-    except json.JSONDecodeError:
-        raise HandshakeFailed("negotiate returned a body that is not JSON") from None
-    if not isinstance(body, dict):
-        raise HandshakeFailed("negotiate returned a body that is not a JSON object")
-    if body.get("error"):
-        raise HandshakeFailed(f"negotiate refused: {body['error']}")
-    if body.get("url"):
-        raise HandshakeFailed(
-            "negotiate redirected to another service (Azure SignalR), which is not supported"
-        )
-    transports = body.get("availableTransports") or []
-    if not any(isinstance(t, dict) and t.get("transport") == "WebSockets" for t in transports):
-        raise HandshakeFailed("the controller does not offer the WebSockets transport")
-    connection_id = body.get("connectionId")
-    if not isinstance(connection_id, str) or not connection_id:
-        raise HandshakeFailed("negotiate returned no connectionId")
-    token_for_transport = body.get("connectionToken") if body.get("negotiateVersion", 0) >= 1 else None
-    return _Negotiation(
-        connection_id, token_for_transport if isinstance(token_for_transport, str) else connection_id
-    )
-
-
-def _websocket_url(url: str, transport_id: str, token: str | None) -> str:
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    query = f"id={quote(transport_id, safe='')}"
-    if token:
-        query += f"&access_token={quote(token, safe='')}"
-    return urlunsplit((scheme, parts.netloc, parts.path, query, ""))
-
-
-def _auth_header(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def _parse_error(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to parse"
+    return f"{type(exc).__name__}: {str(exc)[:150]}"

@@ -38,6 +38,7 @@ from communication_operator.pools.registry import PoolEntry, PoolRegistry
 from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
 from communication_operator.pools.reverse_sync import DeployedStateReporter
 from communication_operator.pools.status import PoolStatusWriter, RegistrationOutcome, RegistrationState
+from communication_operator.supervision import TaskSupervisor
 
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
@@ -88,6 +89,7 @@ class PoolRegistrationService:
         concurrency: int = 32,
         pending_grace: float = 10.0,
         metrics: OperatorMetrics | None = None,
+        supervisor: TaskSupervisor | None = None,
     ) -> None:
         if central and provisioner is None:
             raise ValueError("central mode needs a PoolProvisioner")
@@ -111,6 +113,7 @@ class PoolRegistrationService:
         self._locks: dict[PoolKey, asyncio.Lock] = {}
         self._tenant_cycles: dict[str, asyncio.Task[None]] = {}
         self._retry_task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor or TaskSupervisor(metrics)
         self._stopping = False
         # The pools gauge, kept incrementally: a resync of many pools must not recount all of them
         # on every registration.
@@ -126,7 +129,7 @@ class PoolRegistrationService:
         """Start the registration retry loop (no-op when ``POOLREGISTRATIONRETRYSECONDS`` ≤ 0)."""
         self._stopping = False
         if self._retry_seconds > 0 and self._retry_task is None:
-            self._retry_task = asyncio.create_task(self._retry_loop(), name="pool-registration-retry")
+            self._retry_task = self._supervisor.spawn(self._retry_loop(), "pool-registration-retry")
 
     async def stop(self) -> None:
         """Stop background work. Pools stay registered: the controller marks them Offline on disconnect."""

@@ -28,7 +28,12 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import Counter, Histogram
 
-from communication_operator.contracts import ScaleWorkloadDto, ServerMethod, WorkloadScaleStatusDto
+from communication_operator.contracts import (
+    InvalidPush,
+    ScaleWorkloadDto,
+    ServerMethod,
+    WorkloadScaleStatusDto,
+)
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.logs import log_context
 from communication_operator.redaction import redact, truncate_middle
@@ -203,6 +208,20 @@ class ScaleHandler:
                 extra=context,
             )
 
+    async def scale_refused(self, refused: InvalidPush) -> None:
+        """A scale push that failed validation (hub/dispatch.py): a failed ack when the ids are readable."""
+        ids = refused.ids
+        problems = "; ".join(refused.problems)
+        if not ids.readable or ids.tenant_id is None or ids.workload_rt_id is None:
+            log.error("refusing a scale: %s; no ack can be sent (ids not readable)", problems)
+            return
+        log.error("refusing scale of workload %s: %s; acknowledging it failed", ids.workload_rt_id, problems)
+        dto = ScaleWorkloadDto(
+            tenant_id=ids.tenant_id, workload_rt_id=ids.workload_rt_id, workload_name=ids.workload_name or ""
+        )
+        message = INVALID_WORKLOAD.format(error=problems)
+        await self._ack(dto, False, message, ScaleOutcome.INVALID, time.monotonic())
+
     async def _scale(
         self, dto: ScaleWorkloadDto, release: str, namespace: str, received: float, context: dict[str, str]
     ) -> None:
@@ -274,9 +293,3 @@ def _api_error(exc: ApiException) -> str:
         detail = str(exc.body or "")[:500]
     head = f"{exc.status} {exc.reason}".strip()
     return f"{head}: {detail}" if detail else head
-
-
-def bind_scale_to_hub(hub: Any, handler: ScaleHandler) -> None:
-    from communication_operator.contracts import ClientMethod
-
-    hub.on(ClientMethod.SCALE_WORKLOAD, handler.on_scale_workload)

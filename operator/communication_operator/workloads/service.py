@@ -976,17 +976,24 @@ def build_workload_service(
     )
 
 
-class PushSource(Protocol):
-    def on(self, method: Any, handler: Callable[..., Awaitable[None]]) -> None: ...
+class PushSource(ReportPort, Protocol):
+    def on(
+        self,
+        method: Any,
+        handler: Callable[..., Awaitable[None]],
+        on_invalid: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None: ...
 
 
 def bind_workloads_to_hub(
     hub: PushSource, service: WorkloadService, scale: ScaleHandler | None = None
 ) -> None:
-    """Route the controller's workload pushes to the service."""
+    """Route the controller's workload pushes to the service, and refused ones to :mod:`.refusals`."""
     from communication_operator.contracts import ClientMethod
+    from communication_operator.workloads.refusals import WorkloadPushRefusals
 
-    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
-    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+    refusals = WorkloadPushRefusals(hub)
+    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed, refusals.deploy_refused)
+    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed, refusals.undeploy_refused)
     if scale is not None:
-        hub.on(ClientMethod.SCALE_WORKLOAD, scale.on_scale_workload)
+        hub.on(ClientMethod.SCALE_WORKLOAD, scale.on_scale_workload, scale.scale_refused)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from communication_operator.contracts import ScaleWorkloadDto, ServerMethod, WorkloadScaleStatusDto
+from communication_operator.hub.dispatch import HubStats, PushDispatcher
 from communication_operator.workloads.scale import ScaleHandler, ScaleTarget
 
 from .test_service import POOL, TENANT, WORKLOAD, Harness, _until
@@ -108,3 +109,28 @@ async def test_a_scale_after_shutdown_is_ignored(tmp_path: Path) -> None:
 
     assert patcher.calls == []
     assert acks(h) == []
+
+
+async def test_a_scale_push_that_fails_validation_is_acknowledged_failed_once(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    patcher = RecordingPatcher(h)
+    handler = ScaleHandler(h.service, h.hub, patcher)
+    dispatcher = PushDispatcher(HubStats())
+    dispatcher.on("ScaleWorkloadAsync", handler.on_scale_workload, handler.scale_refused)
+    body = {
+        "tenantId": TENANT,
+        "poolRtId": POOL,
+        "workloadRtId": "../../etc",
+        "workloadName": "x",
+        "replicas": 0,
+    }
+
+    await dispatcher.dispatch("ScaleWorkloadAsync", [body])
+    await h.settle()
+
+    assert patcher.calls == []
+    (ack,) = acks(h)
+    assert (ack.success, ack.workload_rt_id, ack.replicas) == (False, "../../etc", 0)
+    assert ack.status_message == (
+        "Invalid workload: workloadRtId '../../etc' is not a runtime id (24 lowercase hexadecimal characters)"
+    )

@@ -1,0 +1,87 @@
+"""Workload pushes that fail validation: answered once, never deployed, never silent.
+
+The contracts layer refuses the push (:class:`~communication_operator.contracts.InvalidPush`, with
+the ids it could read); this front decides what the controller hears. A refused deploy whose tenant
+and workload ids can be read gets one failed ``ReportWorkloadDeploymentStatusAsync`` naming the
+problem, so the workload leaves Pending for Error with a reason. The contract has no undeploy status,
+so a refused undeploy is logged once with its context. Either way one log line per push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from communication_operator.contracts import (
+    InvalidPush,
+    PushIds,
+    ServerMethod,
+    WorkloadDeploymentStatusDto,
+)
+from communication_operator.contracts.validation import show
+from communication_operator.logs import log_context
+
+log = logging.getLogger(__name__)
+
+#: The status message of a refused deploy (as for other invalid workloads of the deploy path).
+INVALID_WORKLOAD_STATUS = "Invalid workload: {problems}"
+_CONTEXT_VALUE_LIMIT = 64
+
+
+class StatusPort(Protocol):
+    async def report(self, method: ServerMethod, *args: Any) -> asyncio.Future[bool] | None: ...
+
+
+class WorkloadPushRefusals:
+    """The ``on_invalid`` handlers of the workload pushes."""
+
+    def __init__(self, hub: StatusPort) -> None:
+        self._hub = hub
+
+    async def deploy_refused(self, refused: InvalidPush) -> None:
+        ids = refused.ids
+        problems = "; ".join(refused.problems)
+        if not ids.readable or ids.tenant_id is None or ids.workload_rt_id is None:
+            log.error(
+                "refusing a workload deploy: %s; no status can be reported "
+                "(tenantId and workloadRtId are not readable)",
+                problems,
+                extra=_context(ids),
+            )
+            return
+        log.error(
+            "refusing deploy of workload %s: %s; reporting it failed",
+            show(ids.workload_rt_id),
+            problems,
+            extra=_context(ids),
+        )
+        await self._hub.report(
+            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
+            WorkloadDeploymentStatusDto(
+                tenant_id=ids.tenant_id,
+                workload_name=ids.workload_name or "",
+                workload_rt_id=ids.workload_rt_id,
+                success=False,
+                status_message=INVALID_WORKLOAD_STATUS.format(problems=problems),
+            ),
+        )
+
+    async def undeploy_refused(self, refused: InvalidPush) -> None:
+        workload = show(refused.ids.workload_rt_id) if refused.ids.workload_rt_id is not None else "-"
+        log.error(
+            "refusing undeploy of workload %s: %s; nothing is uninstalled (the contract has no undeploy "
+            "status to report)",
+            workload,
+            "; ".join(refused.problems),
+            extra=_context(refused.ids),
+        )
+
+
+def _context(ids: PushIds) -> dict[str, str]:
+    def bounded(value: str | None) -> str | None:
+        return value[:_CONTEXT_VALUE_LIMIT] if value is not None else None
+
+    return log_context(
+        tenant=bounded(ids.tenant_id), pool=bounded(ids.pool_rt_id), workload=bounded(ids.workload_rt_id)
+    )
