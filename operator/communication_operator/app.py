@@ -31,7 +31,6 @@ import kopf
 from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub import HubConnection
 from communication_operator.hub.auth import ANONYMOUS_STARTUP_WARNING
-from communication_operator.hub.session import redact_url_tokens
 from communication_operator.kube import KubeClient, KubeObjects
 from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from communication_operator.pools import (
@@ -42,7 +41,7 @@ from communication_operator.pools import (
     PoolStatusWriter,
     bind_to_hub,
 )
-from communication_operator.redaction import remember_secrets
+from communication_operator.redaction import redact_url_tokens, remember_secrets
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version

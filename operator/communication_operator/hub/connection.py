@@ -42,18 +42,20 @@ from communication_operator.hub.outbox import (
     Outbox,
     Report,
     ReportFitter,
-    bounded,
     make_report,
     report_subject,
 )
-from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig, redact_url_tokens
+from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig
 from communication_operator.hub.throttle import AuthRefusalLog
 from communication_operator.metrics import DropReason, InvocationOutcome, OperatorMetrics
+from communication_operator.redaction import redact_and_bound, redact_url_tokens
 from communication_operator.supervision import TaskSupervisor
 
 log = logging.getLogger(__name__)
 
 REPORT_DROPPED = "dropping %s (%s), which can never be delivered: %s; later reports go on"
+#: Characters of a dropped report's error in its log line (redacted, then cut).
+DROP_ERROR_LIMIT = 500
 
 ConnectedHook = Callable[[], Awaitable[None]]
 
@@ -405,7 +407,13 @@ class HubConnection:
 
     def _drop(self, report: Report, reason: str, error: str, exc: BaseException | None = None) -> None:
         self.stats.reports_rejected += 1
-        log.error(REPORT_DROPPED, report.method, report_subject(report), bounded(error, 500), exc_info=exc)
+        log.error(
+            REPORT_DROPPED,
+            report.method,
+            report_subject(report),
+            redact_and_bound(error, DROP_ERROR_LIMIT, keep_end=False),
+            exc_info=exc,
+        )
         if self._metrics is not None:
             self._metrics.record_report_dropped(report.method, reason)
 

@@ -270,6 +270,9 @@ class WorkloadService:
 
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
+        # Known before anything is logged or reported about this push (a refusal of its ids included).
+        secrets = secret_values(dto, self._values) | url_passwords(dto.repository_url)
+        remember_secrets(secrets)
         release = self._release_to_act_on(dto, "deploy")
         if release is not None and self._undelivered.answers(dto):
             # A re-dispatch of a deploy that finished while the controller was away: its final status
@@ -281,7 +284,7 @@ class WorkloadService:
             )
             return
         if isinstance(release, NamingError):
-            await self._report_status(dto, False, f"Invalid workload: {release}", ())
+            await self._report_status(dto, False, f"Invalid workload: {release}", secrets)
             return
         if release is None:
             return

@@ -14,6 +14,7 @@ from communication_operator.contracts import (
     WorkloadDeployedDto,
     decode_arguments,
 )
+from communication_operator.contracts.validation import MAX_PROBLEMS
 
 TENANT = "acme"
 POOL = "65f0c0ffee0000000000aaaa"
@@ -141,3 +142,11 @@ def test_extra_arguments_still_leave_the_workload_readable() -> None:
         decode_arguments("WorkloadDeployedAsync", [push(), "extra"], CLIENT_METHODS)
     assert excinfo.value.problems == ("expected 1 argument(s), got 2",)
     assert excinfo.value.ids == PushIds(TENANT, POOL, WORKLOAD, "Mesh Adapter")
+
+
+def test_the_problems_of_a_huge_invalid_push_are_bounded_in_number_and_length() -> None:
+    failure = refusal("WorkloadDeployedAsync", push(values=[{"path": 1, "value": 2}] * 1000))
+    assert len(failure.problems) == MAX_PROBLEMS + 1
+    assert failure.problems[0] == "field 'values.0.path': Input should be a valid string"
+    assert failure.problems[-1] == f"and {2 * 1000 - MAX_PROBLEMS} more problems"
+    assert len(str(failure)) < 100 * (MAX_PROBLEMS + 1)
