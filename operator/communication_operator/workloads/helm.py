@@ -188,9 +188,11 @@ class HelmCli:
         secrets: Iterable[str] = (),
     ) -> HelmResult:
         version = await self.version()
-        args = ["upgrade", "--install", release, chart_ref, "--namespace", namespace]
+        # octo-spec §4.3 argument order: the version (when given) comes before the namespace.
+        args = ["upgrade", "--install", release, chart_ref]
         if chart_version:
             args += ["--version", chart_version]
+        args += ["--namespace", namespace]
         if dry_run:
             args.append("--dry-run=server")
         else:
