@@ -43,3 +43,31 @@ async def test_a_failed_refresh_adds_the_repository_again_next_time(tmp_path: Pa
     ops = harness.fake.ops()
     assert ops.count("repo-add") == 2, ops  # first deploy, and after the failed update of the second
     assert [s.success for s in harness.hub.statuses()] == [True, False, True]
+
+
+async def test_deploys_waiting_for_a_slow_repository_hold_no_slot(tmp_path: Path) -> None:
+    # Review finding 13: two deploys of one slow repository used to hold both slots (one refreshing,
+    # one waiting for the repository's lock) while a deploy from another repository waited for a slot.
+    harness = Harness(tmp_path, max_concurrent=2)
+    harness.fake.history((1, "deployed"))
+    harness.fake.set("repo-update", sleep=3, call=1)
+    slow = "https://slow.example/charts"
+    await harness.deploy(workload_rt_id="65f0c0ffee0000000000bb01", repository_url=slow)
+    await harness.deploy(workload_rt_id="65f0c0ffee0000000000bb02", repository_url=slow)
+    await harness.deploy(workload_rt_id="65f0c0ffee0000000000bb03", repository_url="https://fast.example/c")
+    await harness.settle()
+
+    statuses = harness.hub.statuses()
+    assert all(status.success for status in statuses)
+    assert statuses[0].workload_rt_id == "65f0c0ffee0000000000bb03"
+    assert harness.fake.peak_concurrency() <= 2
+
+
+async def test_repository_locks_do_not_outlive_their_deploys(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.fake.history((1, "deployed"))
+    for index in range(3):
+        await harness.deploy(chart_version="0.1.0", repository_url=f"https://charts{index}.example/c")
+        await harness.settle()
+
+    assert len(harness.service._repositories) == 0
