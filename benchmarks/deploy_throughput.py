@@ -16,8 +16,10 @@ directory), so level 1 does not pay for a cold start.
 Baseline: concurrency 1 in the same run (one helm at a time, like a serial deployer); the table
 shows each level's ratio to it.
 
-Run: ``.venv/bin/python -m benchmarks.deploy_throughput [--workloads 16] [--levels 1 4 8]``
-(starts a private local cluster; about 2-3 minutes on 2 cores).
+Run: ``.venv/bin/python -m benchmarks.deploy_throughput [--workloads 16] [--levels 1 4 8] [--node real]``
+(starts a private local cluster; about 2-3 minutes on 2 cores). ``--node real``: the pods run on the
+real node (containerd, kubelet, kube-scheduler) from the ``testapp`` chart (local image, HTTP readiness
+probe every second), so each deploy waits for a real container start and a real probe.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import SimulatorOptions, running_simulator
 from octo_devtools.devcluster.kubelet import FakeKubelet
+from octo_devtools.devcluster.lifecycle import NodeKind
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "bench"
@@ -83,14 +86,22 @@ class Router:
         await self.service.on_workload_undeployed(dto)
 
 
-async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
+CHARTS = {
+    "fake": ("web", "tests/charts/web (1 Deployment with 1 pod made Ready by the fake kubelet, 1 ConfigMap)"),
+    "real": ("testapp", "tests/charts/testapp (1 Deployment with 1 real pod, Ready by an HTTP probe)"),
+}
+
+
+async def run(workloads: int, levels: list[int], node: NodeKind = "fake") -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     helm_version = ""
-    async with local_stack("throughput-bench-", NAMESPACE) as stack:
+    chart, chart_note = CHARTS[node]
+    async with local_stack("throughput-bench-", NAMESPACE, node=node) as stack:
         toolchain, repo, api = stack.toolchain, stack.repo, stack.api
-        kubelet = FakeKubelet(api, namespace=NAMESPACE)  # pods become Ready (the default behaviour)
-        await kubelet.start()
-        await kubelet.wait_synced()
+        kubelet = FakeKubelet(api, namespace=NAMESPACE) if node == "fake" else None
+        if kubelet is not None:  # pods become Ready (the default behaviour)
+            await kubelet.start()
+            await kubelet.wait_synced()
         async with running_simulator(SimulatorOptions()) as sim:
             pool = await sim.admin.create_pool(TENANT, "site", "Edge")
             hub = HubConnection(HubOptions(url=sim.base_url))
@@ -126,7 +137,7 @@ async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
                 router.service = service
                 ids = [
                     await sim.admin.create_workload(
-                        TENANT, pool, f"{name}-{index}", repository_url=repo.url, chart_name="web"
+                        TENANT, pool, f"{name}-{index}", repository_url=repo.url, chart_name=chart
                     )
                     for index in range(count)
                 ]
@@ -188,7 +199,8 @@ async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
                 if router.service is not None:
                     await router.service.shutdown()
                 await hub.stop(drain_timeout=2)
-        await kubelet.stop()
+        if kubelet is not None:
+            await kubelet.stop()
     baseline = rows[0]["per_minute"] if rows and rows[0]["concurrency"] == 1 else None
     for row in rows:
         row["ratio_to_concurrency_1"] = row["per_minute"] / baseline if baseline else None
@@ -199,7 +211,8 @@ async def run(workloads: int, levels: list[int]) -> dict[str, Any]:
             "python": platform.python_version(),
             "helm": helm_version,
         },
-        "chart": "tests/charts/web (1 Deployment with 1 pod made Ready by the fake kubelet, 1 ConfigMap)",
+        "node": node,
+        "chart": chart_note,
         "levels": rows,
     }
 
@@ -224,13 +237,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workloads", type=int, default=16, help="workloads deployed per level")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="helm concurrency levels")
+    parser.add_argument("--node", choices=("fake", "real"), default="fake", help="the local cluster's node")
     args = parser.parse_args()
     if args.workloads < 1 or any(level < 1 for level in args.levels):
         parser.error("--workloads and every --levels value must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("kubernetes_asyncio", "aiohttp", "communication_operator", "octo_devtools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    result = asyncio.run(run(args.workloads, args.levels))
+    result = asyncio.run(run(args.workloads, args.levels, args.node))
     print(table(result))
     print(json.dumps(result, indent=2))
 

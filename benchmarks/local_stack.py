@@ -37,10 +37,12 @@ def _progress(line: str) -> None:
 
 
 @asynccontextmanager
-async def local_stack(prefix: str, namespace: str) -> AsyncIterator[LocalStack]:
-    """Start everything, create ``namespace``, yield; stop everything again on the way out."""
+async def local_stack(
+    prefix: str, namespace: str, node: lifecycle.NodeKind = "fake"
+) -> AsyncIterator[LocalStack]:
+    """Start everything (with the real node if asked), create ``namespace``, yield; stop it all again."""
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
-    result = lifecycle.up(state_dir, _progress, die_with_parent=True)
+    result = lifecycle.up(state_dir, _progress, die_with_parent=True, node=node)
     try:
         env = {**lifecycle.environment(result.state, result.toolchain)}
         env["PATH"] = ":".join([*tool_path_dirs(result.toolchain), "/usr/bin:/bin"])

@@ -62,7 +62,9 @@ def test_demo_script_passes_every_step_and_stops_what_it_started(tmp_path: Path)
         assert row is not None, f"no summary row for step {number} ({spec.title}):\n{output}"
         assert row.group(1) == "PASS", f"step {number} ({spec.title}):\n{output}"
     # The live ImagePullBackOff progress and the final Error were shown while the story ran.
-    assert re.search(r"live progress at the controller: ImagePullBackOff: ", output), output
+    assert re.search(
+        r"live progress at the controller: Pod \S+ container 'web' waiting: ImagePullBackOff — ", output
+    ), output
     assert "final status at the controller: Error: " in output
     # Every step line carries the elapsed time.
     assert re.search(r"^\[\s*\d+\.\d+s\] step 6/6 PASS in ", output, re.M), output

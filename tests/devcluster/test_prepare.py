@@ -20,8 +20,11 @@ echo "W: apt chatter that is not a step"
 echo "devcluster: [00:00:00] compiling"
 sleep 0.8
 mkdir -p "$1"
-for b in etcd kube-apiserver kube-controller-manager; do
-  printf '#!/bin/sh\\n' > "$1/$b"; chmod +x "$1/$b"
+for b in etcd kube-apiserver kube-controller-manager kubelet kube-scheduler pause \\
+    node-root/usr/bin/containerd node-root/usr/bin/containerd-shim-runc-v2 node-root/usr/bin/ctr \\
+    node-root/usr/sbin/runc node-root/usr/lib/cni/bridge node-root/usr/lib/cni/host-local \\
+    node-root/usr/lib/cni/loopback node-root/bin/busybox; do
+  mkdir -p "$(dirname "$1/$b")"; printf '#!/bin/sh\\n' > "$1/$b"; chmod +x "$1/$b"
 done
 echo "devcluster: [00:00:01] built"
 """

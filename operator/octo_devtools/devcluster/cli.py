@@ -1,4 +1,4 @@
-"""`devcluster`: prepare | up [--kind] | down | env | kubelet.  See docs/local-cluster.md."""
+"""`devcluster`: prepare | up [--kind | --node real] | down | env | kubelet.  See docs/local-cluster.md."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--kind", action="store_true", help="create a kind cluster instead (needs docker and kind)"
     )
+    up.add_argument(
+        "--node",
+        choices=("fake", "real"),
+        default="fake",
+        help="real: containerd, kubelet and kube-scheduler run real pods (root; see docs/local-cluster.md); "
+        "fake (default): no node process, `devcluster kubelet` plays the pods",
+    )
     commands.add_parser("down", help="stop the processes `up` started and remove the state")
     commands.add_parser("env", help='print exports for `eval "$(devcluster env)"`')
     kubelet = commands.add_parser("kubelet", help="run the fake kubelet against the cluster until Ctrl-C")
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "up":
             started = time.monotonic()
-            result = lifecycle.up(state_dir, _progress, use_kind=args.kind)
+            result = lifecycle.up(state_dir, _progress, use_kind=args.kind, node=args.node)
             if not result.reused:
                 _progress(f"devcluster: ready at {result.state.server} in {time.monotonic() - started:.1f} s")
             print(lifecycle.shell_exports(result.state, result.toolchain))

@@ -49,6 +49,7 @@ _STATE_ENTRIES = (
     "logs",
     "helm",
     "kube-cache",
+    "node",
 )
 # Start order; stop runs in reverse so the apiserver never loses etcd while still serving.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
@@ -71,6 +72,8 @@ class ClusterState:
     binaries: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
+    node: Literal["fake", "real"] = "fake"
+    real_node: dict[str, Any] = field(default_factory=dict)  # realnode.RealNode, when node == "real"
 
     def save(self) -> None:
         data = asdict(self)

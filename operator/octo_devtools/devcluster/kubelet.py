@@ -42,6 +42,14 @@ from octo_devtools.devcluster.podplan import (
 from octo_devtools.devcluster.rules import Behaviour, Rule, RuleError, make_rule, parse_rules_text
 
 logger = logging.getLogger(__name__)
+# The events.k8s.io ``action`` kube-scheduler gives its events.
+SCHEDULER_ACTIONS = {"Scheduled": "Binding", "FailedScheduling": "Scheduling"}
+
+
+def micro_time(moment: datetime) -> str:
+    """A MicroTime as the apiserver serialises it: RFC 3339 with microseconds, UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 MERGE_PATCH = "application/merge-patch+json"
 WATCH_TIMEOUT_S = 240  # server-side; the watch is re-opened from the last resourceVersion
@@ -361,13 +369,17 @@ class FakeKubelet:
         now = rfc3339(datetime.now(UTC))
         key = (metadata["uid"], spec.field_path, spec.type, spec.reason, spec.message, spec.component)
         seen = self._events.get(key)
+        scheduler = spec.component == SCHEDULER
         if seen is not None:
             name, count = seen
             self._events[key] = (name, count + 1)
+            repeat: dict[str, Any] = (
+                {"series": {"count": count + 1, "lastObservedTime": micro_time(datetime.now(UTC))}}
+                if scheduler
+                else {"count": count + 1, "lastTimestamp": now}
+            )
             with contextlib.suppress(ApiException):
-                await self.core.patch_namespaced_event(
-                    name, namespace, {"count": count + 1, "lastTimestamp": now}, _content_type=MERGE_PATCH
-                )
+                await self.core.patch_namespaced_event(name, namespace, repeat, _content_type=MERGE_PATCH)
                 return
         involved: dict[str, Any] = {
             "apiVersion": "v1",
@@ -383,6 +395,11 @@ class FakeKubelet:
         if spec.component == KUBELET:
             source["host"] = self.node.name
         name = f"{metadata['name']}.{time.time_ns() + next(self._event_seq):x}"
+        if scheduler:
+            body = self._scheduler_event(name, namespace, involved, spec)
+            await self.core.create_namespaced_event(namespace, body)
+            self._events[key] = (name, 1)
+            return
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -400,6 +417,27 @@ class FakeKubelet:
         }
         await self.core.create_namespaced_event(namespace, body)
         self._events[key] = (name, 1)
+
+    @staticmethod
+    def _scheduler_event(
+        name: str, namespace: str, involved: dict[str, Any], spec: EventSpec
+    ) -> dict[str, Any]:
+        """kube-scheduler 1.20 records through the events.k8s.io API: seen as a core Event it has no
+        source, count or first/last timestamps, but an eventTime, an action, the reporting
+        controller and instance, and repeats as a ``series`` (what the real scheduler writes)."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": involved,
+            "reason": spec.reason,
+            "message": spec.message,
+            "type": spec.type,
+            "eventTime": micro_time(datetime.now(UTC)),
+            "action": SCHEDULER_ACTIONS.get(spec.reason, "Scheduling"),
+            "reportingComponent": SCHEDULER,
+            "reportingInstance": f"{SCHEDULER}-devcluster",
+        }
 
     # -- rules from a ConfigMap ------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,4 +62,56 @@ class Toolchain:
         )
 
     def missing(self) -> list[Path]:
-        return [p for p in vars(self).values() if not (p.is_file() and os.access(p, os.X_OK))]
+        return _missing_executables(vars(self).values())
+
+
+@dataclass(frozen=True)
+class NodeToolchain:
+    """The real node's binaries: kubelet and kube-scheduler (built), and Debian's runtime (unpacked)."""
+
+    kubelet: Path
+    kube_scheduler: Path
+    containerd: Path
+    containerd_shim: Path
+    ctr: Path
+    runc: Path
+    cni_bridge: Path
+    cni_host_local: Path
+    cni_loopback: Path
+    busybox: Path
+    pause: Path
+
+    @property
+    def cni_bin_dir(self) -> Path:
+        return self.cni_bridge.parent
+
+    @classmethod
+    def from_cache(cls) -> NodeToolchain:
+        k8s = k8s_bin_dir()
+        root = node_root_dir()
+        cni = root / "usr" / "lib" / "cni"
+        return cls(
+            kubelet=k8s / "kubelet",
+            kube_scheduler=k8s / "kube-scheduler",
+            containerd=root / "usr" / "bin" / "containerd",
+            containerd_shim=root / "usr" / "bin" / "containerd-shim-runc-v2",
+            ctr=root / "usr" / "bin" / "ctr",
+            runc=root / "usr" / "sbin" / "runc",
+            cni_bridge=cni / "bridge",
+            cni_host_local=cni / "host-local",
+            cni_loopback=cni / "loopback",
+            busybox=root / "bin" / "busybox",
+            pause=k8s / "pause",
+        )
+
+    def missing(self) -> list[Path]:
+        return _missing_executables(vars(self).values())
+
+
+def node_root_dir() -> Path:
+    """Debian's containerd, runc, CNI plugins and busybox, unpacked (`dpkg -x`), never installed."""
+    return k8s_bin_dir() / "node-root"
+
+
+def _missing_executables(paths: Iterable[Path]) -> list[Path]:
+    return [p for p in paths if not (p.is_file() and os.access(p, os.X_OK))]

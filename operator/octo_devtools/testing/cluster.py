@@ -11,14 +11,23 @@ Fixtures (see docs/local-cluster.md):
 - ``kube_api`` (function): a kubernetes-asyncio ``ApiClient`` for the cluster.
 - ``fake_kubelet`` (function): a started `FakeKubelet` for ``namespace`` (``add_rule``/``clear_rules``).
 - ``chart_repo`` / ``chart_repo_auth`` (session): loopback helm repositories of ``tests/charts/*``.
+- ``real_node_cluster`` (session): a cluster with the real node (containerd, kubelet, kube-scheduler;
+  see devcluster/realnode.py), its own state directory; ``node_namespace`` (function): a namespace in it.
+  Local images: ``PAUSE_IMAGE``, ``TEST_IMAGE`` (octo_devtools.devcluster.images).
 
-Tests using these fixtures get the ``cluster`` marker automatically. Missing binaries are built or
-fetched (``devcluster prepare``) before the first test runs, outside any test timeout; never skipped.
+Setting ``node: real|fake``: ``--devcluster-node=real`` or the ini option ``devcluster_node`` (default
+``fake``) chooses the node of ``kube_cluster``; with ``real``, ``real_node_cluster`` is that same cluster
+(and ``fake_kubelet`` refuses to start: a real scheduler would race it for every pod).
+
+Tests using these fixtures get the ``cluster`` marker automatically (``realnode`` too for the real
+node). Missing binaries are built or fetched (``devcluster prepare``) before the first test runs,
+outside any test timeout; never skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -35,12 +44,15 @@ from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
 from octo_devtools.devcluster.controlplane import ClusterError, KubeRest, tool_path_dirs
 from octo_devtools.devcluster.kubelet import FakeKubelet
+from octo_devtools.devcluster.lifecycle import NodeKind
 from octo_devtools.devcluster.paths import Toolchain
 from octo_devtools.devcluster.prepare import ensure_tools, prepare
 
 logger = logging.getLogger(__name__)
 
-CLUSTER_FIXTURES = frozenset({"kube_cluster", "namespace", "kube_api", "fake_kubelet"})
+REAL_NODE_FIXTURES = frozenset({"real_node_cluster", "node_namespace", "node_api"})
+CLUSTER_FIXTURES = frozenset({"kube_cluster", "namespace", "kube_api", "fake_kubelet"}) | REAL_NODE_FIXTURES
+NODE_OPTION = "devcluster_node"
 HELM_FIXTURES = frozenset({"chart_repo", "chart_repo_auth"})
 
 
@@ -55,6 +67,7 @@ class KubeCluster:
     kubectl: Path
     state_dir: Path
     pids: dict[str, int] = field(default_factory=dict)
+    node: str = "fake"
 
     def rest(self) -> KubeRest:
         """A small synchronous client (JSON over HTTPS with the token)."""
@@ -108,10 +121,29 @@ def _uses(item: pytest.Item, names: frozenset[str]) -> bool:
     return bool(names.intersection(getattr(item, "fixturenames", ())))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(NODE_OPTION, "node of the kube_cluster fixture: fake (default) or real", default="fake")
+    parser.addoption(
+        "--devcluster-node",
+        choices=("fake", "real"),
+        default=None,
+        help="node of the kube_cluster fixture (overrides the ini option devcluster_node)",
+    )
+
+
+def node_setting(config: pytest.Config) -> NodeKind:
+    value = config.getoption("--devcluster-node") or config.getini(NODE_OPTION)
+    if value not in ("fake", "real"):
+        raise pytest.UsageError(f"{NODE_OPTION} must be fake or real, not {value!r}")
+    return "real" if value == "real" else "fake"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _uses(item, CLUSTER_FIXTURES):
             item.add_marker(pytest.mark.cluster)
+        if _uses(item, REAL_NODE_FIXTURES):
+            item.add_marker(pytest.mark.realnode)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -140,10 +172,9 @@ def _subprocess_env(extra: dict[str, str], toolchain: Toolchain) -> dict[str, st
     return env
 
 
-@pytest.fixture(scope="session")
-def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    state_dir = tmp_path_factory.mktemp("devcluster")
-    result = _up_with_retries(state_dir)
+@contextlib.contextmanager
+def _session_cluster(state_dir: Path, node: NodeKind) -> Iterator[KubeCluster]:
+    result = _up_with_retries(state_dir, node)
     state, toolchain = result.state, result.toolchain
     try:
         yield KubeCluster(
@@ -156,6 +187,7 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
             kubectl=toolchain.kubectl,
             state_dir=state.state_dir,
             pids=dict(state.pids),
+            node=node,
         )
     finally:
         lifecycle.down(state_dir, lambda line: logger.info("%s", line))
@@ -167,10 +199,12 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
 STARTUP_ATTEMPTS = 3
 
 
-def _up_with_retries(state_dir: Path) -> lifecycle.UpResult:
+def _up_with_retries(state_dir: Path, node: NodeKind) -> lifecycle.UpResult:
     for attempt in range(1, STARTUP_ATTEMPTS + 1):
         try:
-            return lifecycle.up(state_dir, lambda line: logger.info("%s", line), die_with_parent=True)
+            return lifecycle.up(
+                state_dir, lambda line: logger.info("%s", line), die_with_parent=True, node=node
+            )
         except ClusterError as exc:
             if attempt == STARTUP_ATTEMPTS or "during startup" not in str(exc):
                 raise
@@ -179,33 +213,67 @@ def _up_with_retries(state_dir: Path) -> lifecycle.UpResult:
     raise AssertionError("unreachable")
 
 
+@pytest.fixture(scope="session")
+def kube_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeCluster]:
+    with _session_cluster(tmp_path_factory.mktemp("devcluster"), node_setting(request.config)) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def real_node_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeCluster]:
+    """A cluster whose pods run for real (its own, unless ``kube_cluster`` already has the real node)."""
+    if node_setting(request.config) == "real":
+        yield request.getfixturevalue("kube_cluster")
+        return
+    with _session_cluster(tmp_path_factory.mktemp("realnode"), "real") as cluster:
+        yield cluster
+
+
 def _namespace_name(test_name: str) -> str:
     slug = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].strip("-")
     return f"t-{slug}-{secrets.token_hex(3)}"
+
+
+def _create_namespace(rest: KubeRest, name: str) -> None:
+    status, body = rest.request(
+        "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    if status != 201:
+        raise RuntimeError(f"creating namespace {name} failed: HTTP {status} {body}")
 
 
 @pytest.fixture
 def namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = _namespace_name(request.node.name)
     rest = kube_cluster.rest()
-    status, body = rest.request(
-        "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    )
-    if status != 201:
-        raise RuntimeError(f"creating namespace {name} failed: HTTP {status} {body}")
+    _create_namespace(rest, name)
     yield name
-    # Pods bound to the fake node wait for a kubelet to confirm deletion; confirm it ourselves so the
-    # namespace can go away without one.
-    rest.request("DELETE", f"/api/v1/namespaces/{name}/pods?gracePeriodSeconds=0")
+    if kube_cluster.node == "fake":
+        # Pods bound to the fake node wait for a kubelet to confirm deletion; confirm it ourselves so the
+        # namespace can go away without one.
+        rest.request("DELETE", f"/api/v1/namespaces/{name}/pods?gracePeriodSeconds=0")
     rest.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
 @pytest.fixture
-async def kube_api(kube_cluster: KubeCluster) -> AsyncIterator[client.ApiClient]:
+def node_namespace(real_node_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace on the real node's cluster; deleted afterwards (the kubelet stops its pods)."""
+    name = _namespace_name(request.node.name)
+    rest = real_node_cluster.rest()
+    _create_namespace(rest, name)
+    yield name
+    rest.request("DELETE", f"/api/v1/namespaces/{name}/pods?gracePeriodSeconds=1")
+    rest.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@contextlib.asynccontextmanager
+async def _api_client(cluster: KubeCluster) -> AsyncIterator[client.ApiClient]:
     configuration = client.Configuration()
-    await config.load_kube_config(
-        config_file=str(kube_cluster.kubeconfig), client_configuration=configuration
-    )
+    await config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=configuration)
     api = client.ApiClient(configuration)
     try:
         yield api
@@ -214,7 +282,24 @@ async def kube_api(kube_cluster: KubeCluster) -> AsyncIterator[client.ApiClient]
 
 
 @pytest.fixture
-async def fake_kubelet(kube_api: client.ApiClient, namespace: str) -> AsyncIterator[FakeKubelet]:
+async def kube_api(kube_cluster: KubeCluster) -> AsyncIterator[client.ApiClient]:
+    async with _api_client(kube_cluster) as api:
+        yield api
+
+
+@pytest.fixture
+async def node_api(real_node_cluster: KubeCluster) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes-asyncio ``ApiClient`` for the real node's cluster."""
+    async with _api_client(real_node_cluster) as api:
+        yield api
+
+
+@pytest.fixture
+async def fake_kubelet(
+    kube_cluster: KubeCluster, kube_api: client.ApiClient, namespace: str
+) -> AsyncIterator[FakeKubelet]:
+    if kube_cluster.node == "real":
+        raise pytest.UsageError("fake_kubelet needs devcluster_node=fake: the real scheduler would race it")
     kubelet = FakeKubelet(kube_api, namespace=namespace)
     await kubelet.start()
     await kubelet.wait_synced()

@@ -256,6 +256,10 @@ def test_every_record_at_debug_is_redacted_of_known_secrets_in_every_handler(
 ) -> None:
     monkeypatch.setenv("OPERATOR__LOG__FORMAT", "text")
     monkeypatch.setenv("OPERATOR__LOG__LEVEL", "DEBUG")
+    # Other test modules pin library loggers (e.g. kubernetes_asyncio at INFO); this test needs them at the
+    # operator's own level, whatever ran before it.
+    for name in ("kubernetes_asyncio", "kubernetes_asyncio.client.rest", "kopf", "kopf.objects", "aiohttp"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
     configure_logging(Settings(), captured_root)
     # Another handler (kopf posts kopf.objects records as Kubernetes Events with its own formatter).
     foreign = io.StringIO()
