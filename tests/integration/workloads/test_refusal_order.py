@@ -81,7 +81,15 @@ async def test_a_refusal_stops_the_deploy_in_flight_and_is_the_only_final_status
         return found if any(method == STATUS for method, _ in found) else None
 
     await eventually(answered, timeout=60, what="the refusal's status")
-    await asyncio.sleep(5.0)  # what the stopped deploy might still send
+
+    async def helm_stopped() -> bool:  # SIGTERMed, helm marks the release failed (and rolls it back)
+        listed = await kube_cluster.helm_async("list", "-n", pools.namespace, "--pending", "-q")
+        return listed.returncode == 0 and not listed.stdout.strip()
+
+    await eventually(
+        helm_stopped, timeout=20, what="the deploy's helm stopped (the release no longer pending)"
+    )
+    await asyncio.sleep(3.0)  # what the stopped deploy might still send
     reports = await reports_of(controller_sim, workload)
     finals = [body for method, body in reports if method == STATUS]
     assert len(finals) == 1, finals
