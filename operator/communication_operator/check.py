@@ -16,9 +16,10 @@ from typing import TextIO
 
 from kubernetes_asyncio import client
 
-from communication_operator.hub.session import HubSession, SessionConfig, redact_url_tokens
+from communication_operator.hub.session import HubSession, SessionConfig
 from communication_operator.kube import KubeClient
 from communication_operator.pools import GROUP, PLURAL
+from communication_operator.redaction import redact_url_tokens
 from communication_operator.settings import ConfigurationError, Settings, load_settings
 from communication_operator.workloads.helm import HelmCli
 

@@ -129,14 +129,17 @@ class TextFormatter(logging.Formatter):
 
     def formatException(self, ei: Any) -> str:
         """The traceback on the lines below, with control characters in each exception's message
-        escaped: a message with a newline cannot start a line that looks like a log line."""
+        escaped: a message with a newline cannot start a line that looks like a log line.
+
+        Each message is redacted before it is escaped: escaping changes a secret with a control
+        character into a form the known secrets' encoded forms do not cover."""
         exc_type, exc, tb = ei
         parts = []
         for piece in traceback.TracebackException(exc_type, exc, tb).format():
             if piece.startswith(" ") or piece in _TRACEBACK_HEADINGS:
                 parts.append(piece)  # frames and the fixed headings
             else:
-                parts.append(escape_controls(piece.removesuffix("\n")) + "\n")  # "Type: message"
+                parts.append(escape_controls(KNOWN_SECRETS.redact(piece.removesuffix("\n"))) + "\n")
         return "".join(parts).removesuffix("\n")
 
     def format(self, record: logging.LogRecord) -> str:

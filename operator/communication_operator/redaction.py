@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, quote_plus, unquote
 
 MASK = "***"
+#: Ends a text cut by :func:`truncate_end`.
+ELLIPSIS = "…"
 #: Secrets at least this long are masked wherever they occur, with every encoded form.
 MIN_ANYWHERE_LENGTH = 8
 #: Shorter secrets (down to this length) are masked only as whole tokens; below it, never by value.
@@ -52,6 +54,7 @@ _WORD = r"\w"
 _BASE64_WORD = r"[A-Za-z0-9+/=_-]"
 _URL_SCHEME = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://")
 _WHITESPACE = re.compile(r"\s")
+_TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s'\"]+", re.IGNORECASE)
 _OPTION_VALUE = re.compile(
     r"(?P<keep>--(?:password|passwd|pass|token|access-token|client-secret|secret|api-key)(?:=|\s+))"
     r"(?!-)(?P<value>\"[^\"]*\"|'[^']*'|\S+)",
@@ -96,9 +99,26 @@ def _cached_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     return secret_pattern(secrets)
 
 
-def redact_and_bound(text: str, limit: int, secrets: Iterable[str] = (), *, separator: str = "\n") -> str:
-    """:func:`redact`, then :func:`truncate_middle`: the order that keeps a secret on a cut from escaping."""
-    return truncate_middle(redact(text, secrets), limit, separator=separator)
+def redact_and_bound(
+    text: str,
+    limit: int,
+    secrets: Iterable[str] = (),
+    *,
+    separator: str = "\n",
+    keep_end: bool = True,
+    marker: str = ELLIPSIS,
+) -> str:
+    """``text`` redacted (``secrets`` and every secret the process knows), then cut to ``limit``
+    characters: the order that keeps a secret on a cut from escaping. Every cut of a text that may
+    carry a secret goes through here.
+
+    ``keep_end`` (the default) drops the middle (:func:`truncate_middle`, marker on ``separator``);
+    otherwise the start is kept and ``marker`` ends the cut text (:func:`truncate_end`).
+    """
+    redacted = KNOWN_SECRETS.redact(redact(text, secrets))
+    if keep_end:
+        return truncate_middle(redacted, limit, separator=separator)
+    return truncate_end(redacted, limit, marker=marker)
 
 
 def _redact_structure(text: str) -> str:
@@ -145,6 +165,12 @@ def _url_password_spans(text: str) -> Iterator[tuple[int, int]]:
             continue
         yield start + span[0], start + span[1]
         position = start + span[1]  # the "@": later URLs in the same word are found too
+
+
+def redact_url_tokens(text: str) -> str:
+    """Mask the ``access_token`` query value (aiohttp puts the WebSocket URL, which carries the token,
+    into some exception texts) and a password in URL user-info (a controller URI may carry one)."""
+    return mask_url_credentials(_TOKEN_IN_TEXT.sub(r"\1***", text))
 
 
 def describe_url(url: str) -> str:
@@ -406,6 +432,16 @@ KNOWN_SECRETS = KnownSecrets()
 def remember_secrets(secrets: Iterable[str]) -> None:
     """Make ``secrets`` known to the log safety net for the rest of the process's life."""
     KNOWN_SECRETS.remember(secrets)
+
+
+def truncate_end(text: str, limit: int, *, marker: str = ELLIPSIS) -> str:
+    """``text`` cut to at most ``limit`` characters, its start kept and ``marker`` at the end.
+    Redact first (:func:`redact_and_bound`)."""
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - len(marker), 0)] + marker[:limit]
 
 
 def truncate_middle(text: str, limit: int, *, separator: str = "\n") -> str:

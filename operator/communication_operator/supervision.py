@@ -15,6 +15,8 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from communication_operator.redaction import redact_and_bound
+
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
 
@@ -56,10 +58,10 @@ class TaskSupervisor:
         error = task.exception()
         if error is None:
             return
-        text = f"{type(error).__name__}: {error}"
-        if len(text) > _ERROR_TEXT_LIMIT:
-            text = text[: _ERROR_TEXT_LIMIT - 1] + "…"
-        self._failures[name] = text
+        # Redacted before it is cut: the text goes to /healthz, which no log formatter sees.
+        self._failures[name] = redact_and_bound(
+            f"{type(error).__name__}: {error}", _ERROR_TEXT_LIMIT, keep_end=False
+        )
         log.critical(TASK_DIED, name, type(error).__name__, exc_info=error)
         if self._metrics is not None:
             self._metrics.record_task_failure(name)

@@ -35,8 +35,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from communication_operator.contracts import ValueOverrideDto
-from communication_operator.hub.session import redact_url_tokens
-from communication_operator.logs import JsonFormatter, TextFormatter, install_record_redaction
+from communication_operator.logs import (
+    JsonFormatter,
+    TextFormatter,
+    escape_controls,
+    install_record_redaction,
+)
 from communication_operator.redaction import (
     KNOWN_SECRETS,
     MASK,
@@ -44,6 +48,7 @@ from communication_operator.redaction import (
     MIN_TOKEN_LENGTH,
     redact,
     redact_and_bound,
+    redact_url_tokens,
     remember_secrets,
     url_passwords,
 )
@@ -207,6 +212,49 @@ def test_library_and_own_log_records_at_debug_never_carry_a_known_secret(secret:
         outputs = {name: stream.getvalue() for name, stream in streams.items()}
     assert outputs["text log"].count("\n") >= 5
     assert_not_carried(outputs, [secret])
+
+
+def _log_exception_carrying(secret: str, formatter: logging.Formatter) -> str:
+    """One ``log.exception`` whose exception (and its cause) carries ``secret``, through ``formatter``."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(f"test.exc_info.{type(formatter).__name__}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise KeyError(secret)
+        except KeyError as cause:
+            raise ValueError(f"bad value {secret}") from cause
+    except ValueError:
+        logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+@settings(PROFILE, max_examples=60)
+@given(secret=SECRETS, factory=st.booleans())
+@example(secret='ab\\cd\nefgh"ij', factory=False)  # a control character with a backslash or a quote
+@example(secret='ab\\cd\nefgh"ij', factory=True)
+@example(secret="quo\"te's\tpass-word", factory=True)
+def test_exception_texts_never_carry_a_known_secret_in_either_format(secret: str, factory: bool) -> None:
+    """exc_info goes through each formatter's own exception formatting (the text format escapes control
+    characters there): the secret is redacted before it is escaped, with or without the record factory."""
+    remember_secrets([secret])
+    try:
+        if factory:
+            install_record_redaction()
+        outputs = {
+            "json log": _log_exception_carrying(secret, JsonFormatter()),
+            "text log": _log_exception_carrying(secret, TextFormatter()),
+        }
+    finally:
+        KNOWN_SECRETS.forget_all()
+    assert "ValueError: bad value" in outputs["text log"]
+    # The text format writes the secret's control characters as escapes: that form must not show either.
+    assert_not_carried(outputs, [secret, escape_controls(secret)])
 
 
 _SETTINGS_SECRETS = (

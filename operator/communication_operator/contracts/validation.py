@@ -20,12 +20,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from communication_operator.redaction import redact_and_bound
+
 RT_ID_PATTERN = re.compile(r"[0-9a-f]{24}")
 TENANT_ID_MAX_LENGTH = 128
 #: An id longer than this cannot be used to report anything (and is shown cut in texts).
 READABLE_ID_MAX_LENGTH = 256
-#: Workload types of newer controllers that this operator does not deploy (yet), by number.
-KNOWN_UNSUPPORTED_WORKLOAD_TYPES = {2: "AdapterPool"}
+#: Workload types of newer controllers that this operator does not deploy (yet), by number. AdapterPool
+#: (2) is deployed since issue 10 (docs/workloads.md, "Adapter pools").
+KNOWN_UNSUPPORTED_WORKLOAD_TYPES: dict[int, str] = {}
 
 INVALID_RT_ID = "{field} {value} is not a runtime id (24 lowercase hexadecimal characters)"
 BLANK_TENANT_ID = "tenantId is blank"
@@ -34,11 +37,16 @@ TENANT_ID_CONTROL_CHARACTERS = "tenantId {value} contains control characters"
 MISSING_FIELD = "{field} is missing"
 UNSUPPORTED_WORKLOAD_TYPE = (
     "field 'workloadType': {value}{name} is not a workload type this operator deploys "
-    "(supported: 0 Adapter, 1 Application)"
+    "(supported: 0 Adapter, 1 Application, 2 AdapterPool)"
 )
 INVALID_FIELD = "field '{field}': {message}"
+#: Ends the list of a push's problems past :data:`MAX_PROBLEMS` (a list of a thousand bad overrides).
+MORE_PROBLEMS = "and {count} more problems"
+MAX_PROBLEMS = 20
 
 _SHOWN_VALUE_LIMIT = 40
+#: Characters of a field's location (it may name a map's key, which comes from outside) in a problem.
+_SHOWN_LOCATION_LIMIT = 100
 # Control, format (bidi overrides, zero-width) and lone surrogates: never part of an identifier.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
@@ -98,15 +106,17 @@ def validation_problems(error: ValidationError) -> list[str]:
         elif location in ("tenantId", "poolRtId", "workloadRtId") and value is None:
             continue  # reported by id_problems
         else:
-            problems.append(INVALID_FIELD.format(field=location, message=detail["msg"]))
+            field = redact_and_bound(location, _SHOWN_LOCATION_LIMIT, keep_end=False)
+            problems.append(INVALID_FIELD.format(field=field, message=detail["msg"]))
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [MORE_PROBLEMS.format(count=len(problems) - MAX_PROBLEMS)]
     return problems
 
 
 def show(value: str) -> str:
-    """A value for a message: quoted, control characters escaped, long ones cut."""
-    if len(value) > _SHOWN_VALUE_LIMIT:
-        return repr(value[:_SHOWN_VALUE_LIMIT]) + f"… ({len(value)} characters)"
-    return repr(value)
+    """A value for a message: redacted, quoted, control characters escaped, long ones cut."""
+    shown = repr(redact_and_bound(value, _SHOWN_VALUE_LIMIT, keep_end=False, marker=""))
+    return shown + f"… ({len(value)} characters)" if len(value) > _SHOWN_VALUE_LIMIT else shown
 
 
 def _tenant_problems(tenant_id: str | None, raw: Any) -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from communication_operator.hub.session import redact_url_tokens
+from communication_operator.redaction import redact_and_bound, redact_url_tokens, remember_secrets
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 MIN_REMAINING_SECONDS = 300.0
 #: After a failed token request the issuer is asked again no sooner than this (upstream: 30 s).
 ISSUER_RETRY_SECONDS = 30.0
+#: Characters of the issuer's error field kept in the reason logged (redacted, then cut).
+ISSUER_ERROR_LIMIT = 200
 #: Lifetime assumed when the issuer's answer has no ``expires_in``.
 DEFAULT_LIFETIME_SECONDS = 3600.0
 
@@ -111,6 +113,7 @@ class ClientCredentialsTokenProvider:
             raise TokenError(
                 f"cannot obtain an access token from {redact_url_tokens(self.issuer_uri)}: {self._problem}"
             ) from None
+        remember_secrets([token])  # a library's debug line may show it (the negotiate URL, headers)
         self._token, self._expires_at = token, self.clock() + lifetime
         self._failed_at = self._problem = None
         log.info("obtained an access token for the controller (valid %d s)", lifetime)
@@ -139,8 +142,11 @@ class ClientCredentialsTokenProvider:
                 token = body.get("access_token") if isinstance(body, dict) else None
                 if response.status != 200 or not isinstance(token, str) or not token:
                     error = body.get("error") if isinstance(body, dict) else None
+                    shown = (
+                        redact_and_bound(str(error), ISSUER_ERROR_LIMIT, keep_end=False) if error else None
+                    )
                     raise TokenError(
-                        f"token endpoint answered HTTP {response.status} ({error or 'no token'})"
+                        f"token endpoint answered HTTP {response.status} ({shown or 'no token'})"
                     )
         try:
             lifetime = float(body.get("expires_in", DEFAULT_LIFETIME_SECONDS))

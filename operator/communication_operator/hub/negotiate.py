@@ -11,18 +11,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 
 from communication_operator.hub.errors import AuthenticationFailed, HandshakeFailed, NotConnected
+from communication_operator.redaction import redact_url_tokens
 
 
 class _Config(Protocol):
     @property
     def ssl_context(self) -> ssl.SSLContext | bool: ...
-
-
-def _redact(text: str) -> str:
-    # Imported here: session defines the token redaction and imports this module.
-    from communication_operator.hub.session import redact_url_tokens
-
-    return redact_url_tokens(text)
 
 
 @dataclass(frozen=True)
@@ -42,7 +36,7 @@ async def negotiate(http: aiohttp.ClientSession, url: str, token: str | None, co
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise NotConnected(
-            f"cannot reach the controller at {url}: {_redact(str(exc)) or type(exc).__name__}"
+            f"cannot reach the controller at {url}: {redact_url_tokens(str(exc)) or type(exc).__name__}"
         ) from None
     except json.JSONDecodeError:
         raise HandshakeFailed("negotiate returned a body that is not JSON") from None

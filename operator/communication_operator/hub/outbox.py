@@ -17,6 +17,7 @@ from typing import Any
 from communication_operator.contracts import ServerMethod, WorkloadDeploymentProgressDto
 from communication_operator.contracts.bounds import fit_arguments
 from communication_operator.hub import protocol
+from communication_operator.redaction import redact_and_bound
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +182,10 @@ def _same_workload(queued: Report, report: Report) -> bool:
     return False
 
 
-def bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def report_subject(report: Report) -> str:
     """Which workload a report is about, for log lines (``-`` for reports about no single workload)."""
     for argument in report.arguments:
         workload = getattr(argument, "workload_rt_id", None)
         if isinstance(workload, str) and workload:
-            return f"workload {bounded(workload, 64)!r}"
+            return f"workload {redact_and_bound(workload, 64, keep_end=False)!r}"
     return "-"

@@ -33,11 +33,12 @@ def record_excerpt(record: str, limit: int = EXCERPT_LIMIT) -> str:
     """The masked, bounded, escaped form of ``record`` for a log line."""
     masked: list[str] = []
     key: str | None = None  # the property name a value follows, if the record reads that way
+    after_colon = False  # a string here is a value, even one that reads like a property name
     for match in _TOKEN.finditer(record):
         token = match.group()
         if token.startswith('"'):
             content = token[1:-1] if len(token) > 1 and token.endswith('"') else token[1:]
-            if content in _known_names():
+            if not after_colon and content in _known_names():
                 masked.append(token)
                 key = content
                 continue
@@ -45,14 +46,16 @@ def record_excerpt(record: str, limit: int = EXCERPT_LIMIT) -> str:
                 masked.append(token)
             else:
                 masked.append(f'"{MASK}"')
-            key = None
+            key, after_colon = None, False
         elif token[0].isalpha() or token[0] == "_":
             masked.append(token if token in _LITERALS else MASK)
-            key = None
+            key, after_colon = None, False
         else:
             masked.append(token)
-            if token.strip() not in ("", ":"):
-                key = None
+            if token.strip() == ":":
+                after_colon = True
+            elif token.strip():
+                key, after_colon = None, False
         if sum(map(len, masked)) > limit:
             break
     text = "".join(masked)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -33,23 +32,18 @@ from communication_operator.hub.errors import (
 from communication_operator.hub.negotiate import auth_header, negotiate, websocket_url
 from communication_operator.hub.protocol import MessageType
 from communication_operator.hub.records import record_excerpt
-from communication_operator.redaction import mask_url_credentials
+from communication_operator.redaction import redact_and_bound, redact_url_tokens
 
 log = logging.getLogger(__name__)
 
 HUB_PATH = "operatorHub"
-_TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s'\"]+", re.IGNORECASE)
 
 PushHandler = Callable[[str, Any], None]
+#: Characters of the controller's close error kept for the reason logged (redacted, then cut).
+CLOSE_ERROR_LIMIT = 500
 MALFORMED_RECORD = (
     "dropping a malformed record from the controller (%d characters; %s); the connection stays up: %s"
 )
-
-
-def redact_url_tokens(text: str) -> str:
-    """Mask the ``access_token`` query value (aiohttp puts the WebSocket URL, which carries the token,
-    into some exception texts) and a password in URL user-info (a controller URI may carry one)."""
-    return mask_url_credentials(_TOKEN_IN_TEXT.sub(r"\1***", text))
 
 
 def hub_url(base_url: str) -> str:
@@ -311,7 +305,8 @@ class HubSession:
         elif kind == MessageType.CLOSE:
             error = message.get("error")
             allow = bool(message.get("allowReconnect", False))
-            self._close(f"the controller closed the connection{': ' + str(error) if error else ''}", allow)
+            reason = f": {redact_and_bound(str(error), CLOSE_ERROR_LIMIT, keep_end=False)}" if error else ""
+            self._close(f"the controller closed the connection{reason}", allow)
         elif kind == MessageType.PING:
             pass
         else:

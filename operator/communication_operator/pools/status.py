@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from communication_operator.kube.objects import EventType, ObjectRef
 from communication_operator.pools.model import API_VERSION, GROUP, KIND, PLURAL, VERSION, PoolRef
+from communication_operator.redaction import redact_and_bound
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ COMMUNICATION_STATUS_IN_PROGRESS = "In Progress"
 COMMUNICATION_STATUS_REGISTERED = "Registered"
 COMMUNICATION_STATUS_FAILED = "Failed: {message}"
 REGISTERING_MESSAGE = "Registering the pool with the Communication Controller"
+#: Characters of an outcome's message kept (redacted, then cut in the middle); an Event takes 1024.
+OUTCOME_MESSAGE_LIMIT = 1024
 
 
 def utc_now() -> datetime:
@@ -67,6 +70,12 @@ class RegistrationOutcome:
     reason: Reason
     message: str
     at: datetime = field(default_factory=utc_now, compare=False)
+
+    def __post_init__(self) -> None:
+        # The message reaches the CR status, its conditions and an Event, none of which a log formatter
+        # redacts; a controller's refusal or an exception text may echo a secret, at any length.
+        bounded = redact_and_bound(self.message, OUTCOME_MESSAGE_LIMIT, separator=" ")
+        object.__setattr__(self, "message", bounded)
 
     @classmethod
     def registered(cls) -> RegistrationOutcome:

@@ -3,13 +3,16 @@
 Formats (octo-spec §4.11, upstream ``WorkloadDiagnosticsCollector``), one line per finding:
 
 * ``Pod <pod> container '<name>' waiting: <Reason> — <message>`` for a waiting reason other than
-  ``ContainerCreating``/``PodInitializing`` (`` — <message>`` only when there is a message);
+  ``ContainerCreating``/``PodInitializing``;
 * ``Pod <pod> container '<name>' previously terminated: exit code <n> (<reason>) — <message>`` for a
   non-zero last termination, also while the container runs again (`` (<reason>)`` only when there is
   a reason); ``initContainer`` instead of ``container`` for init containers, whose lines follow the
   regular containers' lines of the same pod;
 * ``Event <Kind>/<name>: <reason> — <message>`` for each distinct Warning event of the release
   (``<unknown>`` kind, ``<no-reason>`` reason when missing), after all pod lines.
+
+`` — <message>`` ends a line only when there is a message, on pod and event lines alike: octo-spec
+is silent on an empty message, upstream omits the dash on pod lines only (decision 0002).
 
 Ours adds ``Pod <pod> container '<name>' terminated: exit code <n> (<reason>) — <message>`` for a
 container that has stopped with a non-zero exit and is not restarted (a Job's pod), which upstream
@@ -43,7 +46,7 @@ CONTAINER_PREVIOUSLY_TERMINATED = "Pod {pod} {kind} '{name}' previously terminat
 CONTAINER_TERMINATED = "Pod {pod} {kind} '{name}' terminated: exit code {exit_code}"
 TERMINATION_REASON = " ({reason})"
 WITH_MESSAGE = " — {message}"
-WARNING_EVENT = "Event {kind}/{name}: {reason} — {message}"
+WARNING_EVENT = "Event {kind}/{name}: {reason}"
 CONTAINER = "container"
 INIT_CONTAINER = "initContainer"
 UNKNOWN = "<unknown>"
@@ -94,12 +97,10 @@ def event_line(
     if not name:
         return None
     line = WARNING_EVENT.format(
-        kind=text(involved.get("kind")) or UNKNOWN,
-        name=name,
-        reason=text(event.get("reason")) or NO_REASON,
-        message=text(event.get("message") or event.get("note")),
+        kind=text(involved.get("kind")) or UNKNOWN, name=name, reason=text(event.get("reason")) or NO_REASON
     )
-    return line.rstrip()
+    message = text(event.get("message") or event.get("note"))
+    return (line + WITH_MESSAGE.format(message=message) if message else line).rstrip()
 
 
 def diagnostic_lines(

@@ -219,6 +219,7 @@ class HelmCli:
         labels: Mapping[str, str],
         dry_run: bool = False,
         set_values: Mapping[str, str] | None = None,
+        force_conflicts: bool = False,
         secrets: Iterable[str] = (),
     ) -> HelmResult:
         version = await self.version()
@@ -230,6 +231,8 @@ class HelmCli:
         else:
             args += [*version.rollback_flags, *version.wait_flags, "--timeout", f"{int(timeout_seconds)}s"]
             args += ["--history-max", str(history_max)]
+            if force_conflicts and version.major >= 4:  # server-side apply only; never on the dry run
+                args.append("--force-conflicts")
             if labels:
                 args += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
         for path in values_files:

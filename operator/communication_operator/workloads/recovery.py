@@ -19,8 +19,10 @@ the same container) is waited for first, as it may still finish. Then:
   clean;
 * ``uninstalling``: ``helm uninstall`` again, which finishes the interrupted one.
 
-Reading the history is best effort (octo-spec §4.10): when ``helm history`` fails or prints
-something unreadable, that is logged and the deploy goes on without recovery.
+All of it is best effort (octo-spec §4.10): when ``helm history`` fails or prints something
+unreadable, when another helm keeps working on the release, or when the rollback or uninstall
+fails, that is logged and the deploy goes on; helm's upgrade then reports a release that is still
+locked in its own words, as upstream's does.
 
 The caller reports the returned :class:`Recovery` to the controller as a progress message.
 """
@@ -63,7 +65,8 @@ class Recovery:
 
 
 class RecoveryError(Exception):
-    """A stuck release could not be unlocked; the message says what was tried."""
+    """A stuck release could not be unlocked; the message says what was tried (logged, never raised
+    out of :func:`recover_pending_release`)."""
 
 
 def pending_revision(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -140,18 +143,29 @@ async def recover_pending_release(
     timeout_seconds: float,
     foreign_wait_seconds: float | None = None,
 ) -> Recovery | None:
-    """Unlock ``release`` if its newest revision is pending; ``None`` if it was not stuck.
+    """Unlock ``release`` if its newest revision is stuck; ``None`` if it was not stuck or could not
+    be unlocked (best effort: the failure is logged with helm's redacted error, the deploy goes on)."""
+    try:
+        wait = timeout_seconds if foreign_wait_seconds is None else foreign_wait_seconds
+        return await _recover(helm, release, namespace, timeout_seconds=timeout_seconds, foreign_wait=wait)
+    except RecoveryError as exc:
+        log.warning("%s; deploying anyway (the stuck-release recovery is best effort)", exc)
+        return None
 
-    Raises :class:`RecoveryError` when another helm keeps working on the release past the wait, or
-    when the rollback/uninstall fails (with helm's redacted error).
-    """
+
+async def _recover(
+    helm: HelmCli,
+    release: str,
+    namespace: str,
+    *,
+    timeout_seconds: float,
+    foreign_wait: float,
+) -> Recovery | None:
     history = await _history(helm, release, namespace)
     pending = pending_revision(history)
     if pending is None:
         return None
-    still_running = await wait_for_foreign_helm(
-        release, namespace, timeout_seconds if foreign_wait_seconds is None else foreign_wait_seconds
-    )
+    still_running = await wait_for_foreign_helm(release, namespace, foreign_wait)
     if still_running:
         raise RecoveryError(
             f"release {release} is {pending.get('status')} and helm process(es) {still_running} not started "

@@ -22,6 +22,7 @@ from communication_operator.contracts import (
 )
 from communication_operator.contracts.validation import show
 from communication_operator.logs import log_context
+from communication_operator.redaction import redact_and_bound
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,11 @@ class WorkloadPushRefusals:
 
 def _context(ids: PushIds) -> dict[str, str]:
     def bounded(value: str | None) -> str | None:
-        return value[:_CONTEXT_VALUE_LIMIT] if value is not None else None
+        return (
+            redact_and_bound(value, _CONTEXT_VALUE_LIMIT, keep_end=False, marker="")
+            if value is not None
+            else None
+        )
 
     return log_context(
         tenant=bounded(ids.tenant_id), pool=bounded(ids.pool_rt_id), workload=bounded(ids.workload_rt_id)

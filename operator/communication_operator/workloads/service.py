@@ -44,6 +44,7 @@ from communication_operator.contracts import (
     WorkloadDeployedDto,
     WorkloadDeploymentProgressDto,
     WorkloadDeploymentStatusDto,
+    WorkloadType,
     WorkloadUndeployedDto,
 )
 from communication_operator.logs import log_context
@@ -70,6 +71,12 @@ from communication_operator.workloads.recovery import (
     uninstall_to_completion,
 )
 from communication_operator.workloads.refresh import RepositoryRefresher
+from communication_operator.workloads.replicas import (
+    REPLICA_COUNT_KEY,
+    ReplicaReader,
+    explain_field_conflict,
+    replica_pin,
+)
 from communication_operator.workloads.repository import (
     ChartSource,
     RepositoryError,
@@ -102,6 +109,7 @@ from communication_operator.workloads.watcher import ProgressSink, WatcherFactor
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
     from communication_operator.settings import Settings
+    from communication_operator.workloads.scale import ScaleHandler
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +130,11 @@ class WorkloadOptions:
     """How deploys run; :meth:`from_settings` reads the ``OPERATOR__HELM__*`` settings."""
 
     namespace: str = "octo"
+    platform_namespace: str = ""  # adapter pools (workloadType 2); empty = ``namespace``
     timeout_seconds: float = 300.0
     history_max: int = 5
     max_concurrent: int = 4
+    force_conflicts: bool = False  # helm 4 --force-conflicts on the real upgrade
     fail_fast: FailFastPolicy = field(default_factory=FailFastPolicy)
     dry_run: bool = True
     status_limit: int = STATUS_LIMIT
@@ -133,9 +143,11 @@ class WorkloadOptions:
     def from_settings(cls, settings: Settings) -> WorkloadOptions:
         return cls(
             namespace=settings.pool_namespace,
+            platform_namespace=settings.platform_namespace,
             timeout_seconds=settings.helm.timeout_seconds,
             history_max=settings.helm.history_max,
             max_concurrent=settings.helm.max_concurrent,
+            force_conflicts=settings.helm.force_conflicts,
             fail_fast=fail_fast_policy_from_settings(settings),
         )
 
@@ -148,13 +160,14 @@ class DeployFailed(Exception):
 class _Run:
     """The latest scheduled helm work for one release."""
 
-    kind: str  # "deploy" or "undeploy"
+    kind: str  # "deploy", "undeploy" or "scale" (workloads/scale.py)
     workload_rt_id: str
     task: asyncio.Task[None]
     dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
     context: dict[str, str] = field(default_factory=dict)  # log context (tenant, pool, workload, release)
     predecessors: tuple[asyncio.Task[None], ...] = ()  # earlier runs of the release this one waits for
+    behind: _Run | None = None  # the run a scale was queued behind (a newer deploy cancels that one)
 
     def cancel_once(self, reason: str) -> None:
         # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
@@ -191,6 +204,7 @@ class WorkloadService:
         options: WorkloadOptions | None = None,
         *,
         metrics: OperatorMetrics | None = None,
+        replicas: ReplicaReader | None = None,
     ) -> None:
         self._hub = hub
         self._helm = helm
@@ -199,6 +213,7 @@ class WorkloadService:
         self._values = values_context
         self.options = options or WorkloadOptions(namespace=values_context.pool_namespace)
         self._metrics = metrics
+        self._replicas = replicas
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
         self._runs: dict[str, _Run] = {}
         self._closing = False
@@ -210,6 +225,9 @@ class WorkloadService:
 
     async def on_workload_deployed(self, dto: WorkloadDeployedDto) -> None:
         """Schedule the deploy and return; the outcome is reported by the deploy task."""
+        # Known before anything is logged or reported about this push (a refusal of its ids included).
+        secrets = secret_values(dto, self._values) | url_passwords(dto.repository_url)
+        remember_secrets(secrets)
         release = self._release_to_act_on(dto, "deploy")
         if release is not None and self._undelivered.answers_deploy(dto):
             # A re-dispatch of a deploy that finished while the controller was away: its final status
@@ -221,7 +239,7 @@ class WorkloadService:
             )
             return
         if isinstance(release, NamingError):
-            await self._report_status(dto, False, f"Invalid workload: {release}", ())
+            await self._report_status(dto, False, f"Invalid workload: {release}", secrets)
             return
         if release is None:
             return
@@ -328,6 +346,21 @@ class WorkloadService:
     def busy_releases(self) -> list[str]:
         return sorted(self._runs)
 
+    def schedule_scale(
+        self, release: str, workload_rt_id: str, work: Callable[[], Awaitable[None]], context: dict[str, str]
+    ) -> bool:
+        """Queue a scale behind every run of ``release`` (workloads/scale.py); False while shutting down."""
+        if self._closing:
+            return False
+        self._schedule(release, "scale", workload_rt_id, work, context)
+        return True
+
+    def namespace_for(self, workload_type: int) -> str:
+        """The namespace a workload's release lives in: adapter pools go to the platform namespace."""
+        if workload_type == WorkloadType.ADAPTER_POOL and self.options.platform_namespace:
+            return self.options.platform_namespace
+        return self.options.namespace
+
     # -- scheduling -----------------------------------------------------------------------------------
 
     def _schedule(
@@ -340,18 +373,24 @@ class WorkloadService:
         dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
-        if previous is not None and previous.kind == "undeploy":
+        # A scale cancels nothing and is never cancelled by a newer run: its ack is awaited.
+        superseded = _last_helm_run(previous) if kind != "scale" else None
+        if superseded is not None and superseded.kind == "undeploy":
             # Never cancelled: a killed `helm uninstall` leaves the release `uninstalling`, which no
             # later deploy can install over. The newer run waits for it (as a predecessor, below).
-            if not previous.task.done():
+            if not superseded.task.done():
                 log.info("release %s: %s waits for the running undeploy", release, kind, extra=context)
-        elif previous is not None:
+        elif superseded is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
-            if not previous.task.done():
+            if not superseded.task.done():
                 log.info(
-                    "release %s: %s %s; stopping it", release, previous.kind, reason, extra=previous.context
+                    "release %s: %s %s; stopping it",
+                    release,
+                    superseded.kind,
+                    reason,
+                    extra=superseded.context,
                 )
-            previous.cancel_once(reason)
+            superseded.cancel_once(reason)
 
         # Every earlier run still going, not just the latest: a queued run cancelled before its
         # predecessor's helm has stopped ends at once, and its successor must still wait for that helm.
@@ -366,11 +405,14 @@ class WorkloadService:
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
         run = _Run(kind, workload_rt_id, task, dto, context=context, predecessors=predecessors)
+        if kind == "scale" and previous is not None and not previous.task.done():
+            run.behind = previous
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
             if self._runs.get(release) is run:
                 del self._runs[release]
+            run.behind = None
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s of release %s crashed", kind, release, exc_info=task.exception(), extra=context)
 
@@ -411,7 +453,7 @@ class WorkloadService:
             dto.workload_rt_id,
             dto.workload_name,
             release,
-            self.options.namespace,
+            self.namespace_for(dto.workload_type),
             redact(source.chart_ref),
             version or "(newest)",
             extra=context,
@@ -468,7 +510,7 @@ class WorkloadService:
         rendered: RenderedValues,
         secrets: frozenset[str],
     ) -> str:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         with values_files(rendered) as files:
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
@@ -491,6 +533,7 @@ class WorkloadService:
                 chart_version=version,
                 labels=release_labels(dto),
                 secrets=secrets,
+                set_values=await self._replica_pin(dto, release, namespace),
             )
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
@@ -503,7 +546,18 @@ class WorkloadService:
                 # helm rolled the release back (or was stopped): its pods read the Secret as it was.
                 await self._restore_secret(dto, release, rendered.secret_name, before)
                 raise
-        return await self._success_message(release, source.chart_name, version)
+        return await self._success_message(release, namespace, source.chart_name, version)
+
+    async def _replica_pin(self, dto: WorkloadDeployedDto, release: str, namespace: str) -> dict[str, str]:
+        """``--set replicaCount=<live>`` on helm 4 (workloads/replicas.py); hibernation is in the values."""
+        if dto.hibernated or self._replicas is None or (await self._helm.version()).major < 4:
+            return {}
+        live = await self._replicas.live_replicas(namespace, release)
+        pin = replica_pin(live, hibernated=False, server_side_apply=True)
+        if pin is None:
+            return {}
+        log.info("release %s: replicaCount pinned to the live count %d", release, pin)
+        return {REPLICA_COUNT_KEY: str(pin)}
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
         username = dto.repository_username or source.url_username
@@ -514,7 +568,7 @@ class WorkloadService:
             raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
 
     async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         if rendered.secret_data:
             labels = release_labels(dto)
             await self._secrets.apply(
@@ -537,7 +591,7 @@ class WorkloadService:
             )
 
         await restore_after_failure(
-            lambda: self._secrets.restore(self.options.namespace, name, before), log_failure
+            lambda: self._secrets.restore(self.namespace_for(dto.workload_type), name, before), log_failure
         )
 
     async def _resolve_version(
@@ -547,7 +601,9 @@ class WorkloadService:
         if version is not None or not dto.is_reconciliation:
             return version
         try:
-            releases = await self._helm.list_releases(self.options.namespace, name_filter=f"^{release}$")
+            releases = await self._helm.list_releases(
+                self.namespace_for(dto.workload_type), name_filter=f"^{release}$"
+            )
         except (HelmError, ValueError) as exc:  # best effort (ValueError: unreadable JSON); deploy goes on
             log.warning(
                 "release %s: cannot read the installed chart version (%s); using the newest", release, exc
@@ -576,6 +632,8 @@ class WorkloadService:
                 history_max=self.options.history_max,
                 labels=args.labels,
                 dry_run=dry_run,
+                set_values=args.set_values,
+                force_conflicts=self.options.force_conflicts and not dry_run,
                 secrets=args.secrets,
             )
 
@@ -614,7 +672,8 @@ class WorkloadService:
                 try:
                     helm_task.result()
                 except HelmError as exc:
-                    raise DeployFailed(self._with_diagnostics(str(exc), watcher.snapshot(), args)) from None
+                    message = explain_field_conflict(str(exc))
+                    raise DeployFailed(self._with_diagnostics(message, watcher.snapshot(), args)) from None
                 return
             # Explain with what is wrong now, before helm's rollback deletes the failing pods.
             fatal = watcher.fatal_signals()[:3]
@@ -647,9 +706,11 @@ class WorkloadService:
     def _with_diagnostics(self, head: str, snapshot: str, args: _UpgradeArgs) -> str:
         return with_diagnostics(head, snapshot, limit=self.options.status_limit, secrets=args.secrets)
 
-    async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
+    async def _success_message(
+        self, release: str, namespace: str, chart_name: str, version: str | None
+    ) -> str:
         try:
-            history = await self._helm.history(release, self.options.namespace, max_revisions=1)
+            history = await self._helm.history(release, namespace, max_revisions=1)
         except (HelmError, ValueError) as exc:  # the deploy succeeded; only the message is plainer
             log.warning("release %s: cannot read the deployed revision (%s)", release, exc)
             history = []
@@ -664,7 +725,7 @@ class WorkloadService:
     # -- undeploy -------------------------------------------------------------------------------------
 
     async def _undeploy(self, dto: WorkloadUndeployedDto, release: str) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         secret_name = release_secret_name(release)
         context = workload_context(dto, release)
         log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)
@@ -779,6 +840,14 @@ class _UpgradeArgs:
     chart_version: str | None
     labels: dict[str, str]
     secrets: frozenset[str]
+    set_values: dict[str, str] = field(default_factory=dict)  # the replica pin (workloads/replicas.py)
+
+
+def _last_helm_run(run: _Run | None) -> _Run | None:
+    """The newest deploy or undeploy at or behind ``run``, skipping queued scales."""
+    while run is not None and run.kind == "scale":
+        run = run.behind
+    return run
 
 
 def workload_context(
@@ -835,6 +904,7 @@ def build_workload_service(
     through the operator's ``ApiClient`` (``api``), helm pointed at the same cluster."""
     if removed := remove_orphaned_values_dirs():
         log.info("removed %d values director(ies) left by an operator process that was killed", removed)
+    from communication_operator.workloads.replicas import KubeReplicaReader
     from communication_operator.workloads.secrets import ReleaseSecrets
     from communication_operator.workloads.watcher import ReleaseWatcher
 
@@ -860,6 +930,7 @@ def build_workload_service(
         values_context_from_settings(settings),
         options,
         metrics=metrics,
+        replicas=KubeReplicaReader(api),
     )
 
 
@@ -874,7 +945,9 @@ class PushSource(ReportPort, Protocol):
     ) -> None: ...
 
 
-def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
+def bind_workloads_to_hub(
+    hub: PushSource, service: WorkloadService, scale: ScaleHandler | None = None
+) -> None:
     """Route the controller's workload pushes to the service, and refused ones to :mod:`.refusals`."""
     from communication_operator.contracts import ClientMethod
     from communication_operator.workloads.refusals import WorkloadPushRefusals
@@ -883,3 +956,5 @@ def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
     hub.on_connected(service.connection_opened)
     hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed, refusals.deploy_refused)
     hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed, refusals.undeploy_refused)
+    if scale is not None:
+        hub.on(ClientMethod.SCALE_WORKLOAD, scale.on_scale_workload, scale.scale_refused)

@@ -21,7 +21,7 @@ Three layers:
   change?" (so a progress report is sent only then), clears a pod's signals when the pod becomes
   Ready or is deleted, and tracks how long each problem has persisted for the policy.
 
-:func:`format_progress` renders signals as the bounded, stably ordered text of a progress report.
+:func:`describe` renders one signal as a line; ``diagnostics.fit_lines`` bounds the lines of a report.
 """
 
 from __future__ import annotations
@@ -729,38 +729,6 @@ def describe(signal: Signal, *, limit: int = 600, secrets: Iterable[str] = ()) -
         text += f" ({', '.join(notes)})"
     line = redact(f"{signal.reason or signal.kind.value}: {subject}: {text}", secret_list)
     return truncate_middle(line, limit, separator=" ")
-
-
-def format_progress(signals: Iterable[Signal], *, limit: int = 4000, secrets: Iterable[str] = ()) -> str:
-    """The progress-report text: one line per distinct signal, stably ordered, at most ``limit`` chars.
-
-    Lines are redacted of ``secrets`` before anything is cut, so no fragment of a secret survives.
-    Lines that do not fit are summarised as ``... and N more``. Empty input gives ``""``.
-    """
-    secret_list = list(secrets)
-    lines: list[str] = []
-    for signal in sorted(signals, key=sort_key):
-        line = describe(signal, secrets=secret_list)
-        if line not in lines:
-            lines.append(line)
-    if not lines:
-        return ""
-    kept: list[str] = []
-    used = 0
-    for index, line in enumerate(lines):
-        remaining_after = len(lines) - index - 1
-        reserve = len(f"\n... and {remaining_after} more") if remaining_after else 0
-        needed = len(line) + (1 if kept else 0)
-        if used + needed + reserve > limit:
-            break
-        kept.append(line)
-        used += needed
-    if not kept:
-        tail = f"\n... and {len(lines) - 1} more" if len(lines) > 1 else ""
-        return (truncate_middle(lines[0], max(limit - len(tail), 0), separator=" ") + tail)[:limit]
-    omitted = len(lines) - len(kept)
-    text = "\n".join(kept)
-    return f"{text}\n... and {omitted} more" if omitted else text
 
 
 # ---------------------------------------------------------------------------------------------

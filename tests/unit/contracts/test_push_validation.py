@@ -14,6 +14,7 @@ from communication_operator.contracts import (
     WorkloadDeployedDto,
     decode_arguments,
 )
+from communication_operator.contracts.validation import MAX_PROBLEMS
 
 TENANT = "acme"
 POOL = "65f0c0ffee0000000000aaaa"
@@ -88,22 +89,22 @@ def test_tenant_ids_are_checked(tenant: Any, expected: str) -> None:
 
 
 def test_a_refusal_carries_the_ids_it_could_read() -> None:
-    failure = refusal("WorkloadDeployedAsync", push(workloadRtId="ABC", workloadType=2))
+    failure = refusal("WorkloadDeployedAsync", push(workloadRtId="ABC", workloadType=3))
     assert failure.ids == PushIds(TENANT, POOL, "ABC", "Mesh Adapter")
     assert failure.ids.readable
     assert failure.problems == (
         "workloadRtId 'ABC' is not a runtime id (24 lowercase hexadecimal characters)",
-        "field 'workloadType': 2 (AdapterPool) is not a workload type this operator deploys "
-        "(supported: 0 Adapter, 1 Application)",
+        "field 'workloadType': 3 is not a workload type this operator deploys "
+        "(supported: 0 Adapter, 1 Application, 2 AdapterPool)",
     )
 
 
-def test_the_newer_adapter_pool_type_is_refused_naming_the_type() -> None:
-    failure = refusal("WorkloadDeployedAsync", push(workloadType=2))
+def test_a_type_newer_than_adapter_pool_is_refused_naming_the_type() -> None:
+    failure = refusal("WorkloadDeployedAsync", push(workloadType=3))
     assert failure.ids.readable
     assert failure.problems == (
-        "field 'workloadType': 2 (AdapterPool) is not a workload type this operator deploys "
-        "(supported: 0 Adapter, 1 Application)",
+        "field 'workloadType': 3 is not a workload type this operator deploys "
+        "(supported: 0 Adapter, 1 Application, 2 AdapterPool)",
     )
 
 
@@ -141,3 +142,11 @@ def test_extra_arguments_still_leave_the_workload_readable() -> None:
         decode_arguments("WorkloadDeployedAsync", [push(), "extra"], CLIENT_METHODS)
     assert excinfo.value.problems == ("expected 1 argument(s), got 2",)
     assert excinfo.value.ids == PushIds(TENANT, POOL, WORKLOAD, "Mesh Adapter")
+
+
+def test_the_problems_of_a_huge_invalid_push_are_bounded_in_number_and_length() -> None:
+    failure = refusal("WorkloadDeployedAsync", push(values=[{"path": 1, "value": 2}] * 1000))
+    assert len(failure.problems) == MAX_PROBLEMS + 1
+    assert failure.problems[0] == "field 'values.0.path': Input should be a valid string"
+    assert failure.problems[-1] == f"and {2 * 1000 - MAX_PROBLEMS} more problems"
+    assert len(str(failure)) < 100 * (MAX_PROBLEMS + 1)

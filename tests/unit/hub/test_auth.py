@@ -12,7 +12,8 @@ import pytest_asyncio
 from aiohttp import web
 from pydantic import SecretStr
 
-from communication_operator.hub.auth import ClientCredentialsTokenProvider, TokenError
+from communication_operator.hub.auth import ISSUER_ERROR_LIMIT, ClientCredentialsTokenProvider, TokenError
+from communication_operator.redaction import KNOWN_SECRETS, remember_secrets
 
 
 @dataclass
@@ -79,3 +80,30 @@ async def test_a_non_json_answer_without_a_usable_token_is_a_token_error_naming_
     with pytest.raises(TokenError, match="HTTP 502") as excinfo:
         await provider.fetch_token()  # get_token() now connects without a token instead of raising
     assert "s3cr3t" not in str(excinfo.value)
+
+
+async def test_an_obtained_token_is_known_to_the_log_safety_net(issuer: Issuer) -> None:
+    token = "eyJhbGciOiJSUzI1NiJ9.remember-me-token.sig"
+    issuer.answers = [web.json_response({"access_token": token, "expires_in": 3600})]
+    provider = ClientCredentialsTokenProvider(
+        issuer_uri=issuer.url, client_id="operator", client_secret=SecretStr("s3cr3t")
+    )
+    assert await provider.get_token() == token
+    # A library's debug line showing a header or the negotiate URL with the token: masked.
+    assert token not in KNOWN_SECRETS.redact(f"GET /negotiate?access_token_echo {token} done")
+
+
+async def test_a_huge_issuer_error_field_is_redacted_then_bounded(issuer: Issuer) -> None:
+    secret = "issuer-echoed-s3cret-value"
+    remember_secrets([secret])
+    error = "invalid_client " + "e" * (ISSUER_ERROR_LIMIT - 30) + secret + "f" * 100_000
+    issuer.answers = [web.json_response({"error": error}, status=400)]
+    provider = ClientCredentialsTokenProvider(
+        issuer_uri=issuer.url, client_id="operator", client_secret=SecretStr("s3cr3t")
+    )
+    with pytest.raises(TokenError) as refused:
+        await provider.fetch_token()
+    text = str(refused.value)
+    assert "HTTP 400 (invalid_client eee" in text
+    assert secret[:8] not in text
+    assert len(text) < ISSUER_ERROR_LIMIT + 200

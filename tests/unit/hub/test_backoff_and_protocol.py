@@ -7,7 +7,8 @@ import random
 import pytest
 
 from communication_operator.hub import Backoff, HubError, protocol
-from communication_operator.hub.session import hub_url, redact_url_tokens
+from communication_operator.hub.session import hub_url
+from communication_operator.redaction import redact_url_tokens
 
 
 @pytest.mark.parametrize(("attempt", "expected"), [(0, 0.2), (1, 0.4), (3, 1.6), (6, 10.0), (50, 10.0)])

@@ -20,6 +20,7 @@ from communication_operator.handlers import build_registry
 from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.pools import PoolRegistry
+from communication_operator.redaction import remember_secrets
 from communication_operator.supervision import TaskSupervisor
 
 
@@ -127,3 +128,19 @@ async def test_healthz_fails_once_a_supervised_task_died() -> None:
     async with healthz(supervisor) as url:
         status, _ = await get(url)
     assert status == 500
+
+
+async def test_a_dead_tasks_problem_is_redacted_before_it_is_cut() -> None:
+    # /healthz shows the problem; no log formatter redacts it. The secret straddles the cut.
+    secret = "supervised-s3cret-on-the-cut"
+    remember_secrets([secret])
+    supervisor = TaskSupervisor()
+    task = supervisor.spawn(dies("x" * 270 + secret + "y" * 1000), "hub-outbox")
+    with contextlib.suppress(ValueError):
+        await task
+    await asyncio.sleep(0)
+    (problem,) = supervisor.problems()
+    assert secret[:8] not in problem
+    assert problem.startswith("hub-outbox died: ValueError: xxx")
+    assert problem.endswith("…")
+    assert len(problem) == len("hub-outbox died: ") + 300

@@ -107,8 +107,29 @@ def test_event_line_with_missing_kind_and_reason() -> None:
     assert event_line(e) == f"Event <unknown>/{POD}: <no-reason> — m"
 
 
-def test_event_without_message_is_trimmed() -> None:
-    assert event_line(event(reason="Unhealthy", message="")) == f"Event Pod/{POD}: Unhealthy —"
+@pytest.mark.parametrize("message", ["", "  \n\t"])
+def test_an_empty_message_omits_the_dash_on_pod_and_event_lines_alike(message: str) -> None:
+    # octo-spec §4.11 gives `<...> — <message>` and is silent on an empty message; upstream omits
+    # ` — ` on pod lines only. One rule for both (decision 0002): no dash without a message.
+    waiting = container("web", waiting=("CrashLoopBackOff", message))
+    waiting["lastState"] = {"terminated": {"exitCode": 1, "reason": "", "message": message}}
+    stopped = container("job", terminated=(2, "Error"), message=message)
+    assert pod_lines(pod(containers=[waiting, stopped])) == [
+        f"Pod {POD} container 'web' waiting: CrashLoopBackOff",
+        f"Pod {POD} container 'web' previously terminated: exit code 1",
+        f"Pod {POD} container 'job' terminated: exit code 2 (Error)",
+    ]
+    assert event_line(event(reason="Unhealthy", message=message)) == f"Event Pod/{POD}: Unhealthy"
+    nameless = event(reason="", message=message)
+    del nameless["involvedObject"]["kind"]
+    assert event_line(nameless) == f"Event <unknown>/{POD}: <no-reason>"
+    # The watcher's path: objects redacted as they arrive, then formatted as they are.
+    objects = [redact_api_object(o, ["s3cret"]) for o in (pod(containers=[waiting]), nameless)]
+    assert _lines([objects[0]], [objects[1]], redacted=True) == [
+        f"Pod {POD} container 'web' waiting: CrashLoopBackOff",
+        f"Pod {POD} container 'web' previously terminated: exit code 1",
+        f"Event <unknown>/{POD}: <no-reason>",
+    ]
 
 
 def test_normal_events_and_events_without_a_name_give_no_line() -> None:

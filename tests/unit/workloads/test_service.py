@@ -24,6 +24,7 @@ from communication_operator.contracts import (
     WorkloadDeploymentStatusDto,
     WorkloadUndeployedDto,
 )
+from communication_operator.redaction import KNOWN_SECRETS
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.repository import repository_alias
@@ -650,3 +651,20 @@ def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path
     assert not orphan.exists()
     assert live.exists()
     assert unrelated.exists()
+
+
+async def test_a_push_refused_for_its_ids_reports_without_the_pushs_secrets(harness: Harness) -> None:
+    # The naming refusal is logged and reported before any deploy runs: the push's secrets must be
+    # known by then.
+    # A tenant id with no letter or digit names no release; the refusal quotes it.
+    password = "~!@#$%^&*()_+{}"
+    await harness.deploy(tenant_id=password, repository_password=password)
+    await harness.settle()
+
+    (status,) = harness.hub.statuses()
+    assert status.success is False
+    assert status.status_message is not None
+    assert status.status_message.startswith("Invalid workload: ")
+    assert password not in status.status_message
+    assert KNOWN_SECRETS.redact(f"log line {password}") == "log line ***"
+    assert harness.fake.calls() == []

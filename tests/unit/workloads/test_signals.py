@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from communication_operator.workloads.diagnostics import fit_lines
 from communication_operator.workloads.signals import (
     FailFastPolicy,
     Signal,
@@ -19,9 +20,9 @@ from communication_operator.workloads.signals import (
     event_concerns_release,
     event_count,
     event_time,
-    format_progress,
     is_fatal,
     pull_failure_from_event,
+    sort_key,
 )
 
 from .kube_objects import POD, RELEASE, REPLICASET, T0, T1, T2, container, event, pod, ready_conditions
@@ -833,16 +834,12 @@ def test_progress_is_ordered_by_fatality_then_severity_then_object_regardless_of
     for seed in range(5):
         shuffled = signals[:]
         random.Random(seed).shuffle(shuffled)
-        assert format_progress(shuffled).split("\n") == expected
-
-
-def test_progress_deduplicates_identical_lines() -> None:
-    signal = Signal(K.WARNING, "Pod", "a", "X", "m")
-    assert format_progress([signal, signal, Signal(K.WARNING, "Pod", "a", "X", "m")]) == "X: pod a: m"
+        lines = [describe(signal) for signal in sorted(shuffled, key=sort_key)]
+        assert fit_lines(lines, 4000).split("\n") == expected
 
 
 def test_progress_is_empty_without_signals() -> None:
-    assert format_progress([]) == ""
+    assert fit_lines([], 4000) == ""
 
 
 @pytest.mark.parametrize(("count", "limit"), [(1, 4000), (50, 4000), (500, 4000), (3, 120), (40, 1000)])
@@ -851,7 +848,7 @@ def test_progress_is_bounded_and_counts_what_it_left_out(count: int, limit: int)
         Signal(K.CRASH_LOOP_BACK_OFF, "Pod", f"pod-{i:04d}", "CrashLoopBackOff", "x" * 200, container="web")
         for i in range(count)
     ]
-    text = format_progress(signals, limit=limit)
+    text = fit_lines([describe(signal) for signal in signals], limit)
     assert len(text) <= limit
     lines = text.split("\n")
     assert all(line.startswith("CrashLoopBackOff: pod pod-") for line in lines[:-1])
@@ -863,7 +860,7 @@ def test_progress_is_bounded_and_counts_what_it_left_out(count: int, limit: int)
 
 
 def test_a_single_huge_line_is_cut_to_the_limit() -> None:
-    text = format_progress([Signal(K.WARNING, "Pod", "a", "X", "y" * 10_000)], limit=300)
+    text = fit_lines([describe(Signal(K.WARNING, "Pod", "a", "X", "y" * 10_000), limit=20_000)], 300)
     assert len(text) <= 300
     assert text.startswith("X: pod a: ")
 
@@ -873,7 +870,9 @@ def test_progress_redacts_before_cutting() -> None:
     # Slide the secret across the point where the over-long line is cut; no part of it may survive.
     for offset in range(240, 320, 3):
         message = "a" * offset + secret + "b" * 400
-        text = format_progress([Signal(K.WARNING, "Pod", "p", "X", message)], secrets=[secret])
+        # The line unredacted, as the secret's owner might pass it: fit_lines redacts before it cuts.
+        line = describe(Signal(K.WARNING, "Pod", "p", "X", message), limit=20_000)
+        text = fit_lines([line], 600, [secret])
         assert "characters omitted" in text
         assert all(secret[i : i + 5] not in text for i in range(len(secret) - 4)), offset
 

@@ -5,7 +5,7 @@ blocks and passphrases) are planted, together with their base64 form, into conta
 termination messages, pod conditions and Warning events, and into helm's stderr. They then go through
 everything that turns those texts into what leaves the operator: ingestion (``redact_api_object``),
 classification (``SignalSet``, ``classify_*``), ``describe`` (the fail-fast line and its log line),
-``format_progress``, the upstream diagnostics lines, ``fit_lines`` (progress reports),
+the upstream diagnostics lines, ``fit_lines`` (progress reports),
 ``failure_stderr`` and ``with_diagnostics`` (the failed status), each at a random limit, so cuts fall
 anywhere, across the secret too.
 
@@ -49,7 +49,6 @@ from communication_operator.workloads.signals import (
     classify_pod,
     clean_text,
     describe,
-    format_progress,
 )
 
 from .kube_objects import POD, RELEASE, REPLICASET, container, event, pod
@@ -159,7 +158,6 @@ def _outputs(secret: str, fillers: list[str], plant_b64: bool, limit: int) -> li
     )
     for signal in watched + raw:
         outputs.append(describe(signal, limit=limit, secrets=secret_list))
-    outputs.append(format_progress(watched, limit=limit, secrets=secret_list))
 
     lines = diagnostic_lines(pods, events, release=RELEASE, secrets=secret_list)
     outputs.append(fit_lines(lines, limit, secret_list))
