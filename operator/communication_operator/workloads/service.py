@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -51,7 +50,13 @@ from communication_operator.contracts import (
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
 from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
-from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
+from communication_operator.workloads.delivery import (
+    UndeliveredStatuses,
+    deploy_content,
+    refusal_content,
+    same_deploy,
+    workload_key,
+)
 from communication_operator.workloads.diagnostics import fail_fast_head, with_diagnostics
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
@@ -65,6 +70,7 @@ from communication_operator.workloads.recovery import (
     recover_pending_release,
     uninstall_to_completion,
 )
+from communication_operator.workloads.refresh import RepositoryRefresher
 from communication_operator.workloads.replicas import (
     REPLICA_COUNT_KEY,
     ReplicaReader,
@@ -74,11 +80,19 @@ from communication_operator.workloads.replicas import (
 from communication_operator.workloads.repository import (
     ChartSource,
     RepositoryError,
-    RepositoryKind,
     chart_source,
     validate_chart_version,
 )
-from communication_operator.workloads.secrets import SecretError, SecretSnapshot, SecretStore
+from communication_operator.workloads.secrets import (
+    SecretError,
+    SecretSnapshot,
+    SecretStore,
+    restore_after_failure,
+)
+from communication_operator.workloads.settings_adapters import (
+    fail_fast_policy_from_settings,
+    values_context_from_settings,
+)
 from communication_operator.workloads.signals import FailFastPolicy, describe
 from communication_operator.workloads.values import (
     OperatorContext as ValuesContext,
@@ -89,11 +103,7 @@ from communication_operator.workloads.values import (
     render_values,
     secret_values,
 )
-from communication_operator.workloads.valuesdirs import (  # noqa: F401 - VALUES_DIR_PREFIX re-exported
-    VALUES_DIR_PREFIX,
-    remove_orphaned_values_dirs,
-    values_files,
-)
+from communication_operator.workloads.valuesdirs import remove_orphaned_values_dirs, values_files
 from communication_operator.workloads.watcher import ProgressSink, WatcherFactory
 
 if TYPE_CHECKING:
@@ -104,6 +114,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_LIMIT = 4000
+
+
+Delivery = asyncio.Future[bool] | None
 
 
 class ReportPort(Protocol):
@@ -137,62 +150,6 @@ class WorkloadOptions:
             force_conflicts=settings.helm.force_conflicts,
             fail_fast=fail_fast_policy_from_settings(settings),
         )
-
-
-def fail_fast_policy_from_settings(settings: Settings) -> FailFastPolicy:
-    """``OPERATOR__HELM__FAILFAST*``: the switch and the thresholds operators tune; the rest keep defaults."""
-    helm = settings.helm
-    return FailFastPolicy(
-        enabled=helm.fail_fast,
-        image_pull_grace_seconds=helm.fail_fast_image_pull_seconds,
-        hard_image_pull_grace_seconds=helm.fail_fast_image_not_found_seconds,
-        crash_loop_restarts=helm.fail_fast_crash_loop_restarts,
-        unschedulable_grace_seconds=helm.fail_fast_unschedulable_seconds,
-    )
-
-
-def values_context_from_settings(settings: Settings) -> ValuesContext:
-    """The operator's part of every workload's values (octo-spec §4.6/4.7), from its settings."""
-    from communication_operator.workloads.values import ClusterDependencies, ClusterSecrets, IngressDefaults
-
-    deps = settings.cluster_dependencies
-    cluster_secrets = settings.cluster_secrets
-
-    def plain(secret: Any) -> str | None:
-        return secret.get_secret_value() if secret is not None else None
-
-    return ValuesContext(
-        pool_namespace=settings.pool_namespace,
-        instance_prefix=settings.instance_prefix,
-        communication_controller_uri=settings.communication_controller_uri,
-        workload_communication_controller_uri=settings.workload_communication_controller_uri,
-        reporting_service_uri=settings.reporting_service_uri,
-        auth_uri=settings.auth_uri,
-        image_registry=settings.image_registry,
-        cluster_dependencies=ClusterDependencies(
-            mongodb_host=deps.mongodb_host,
-            mongodb_replica_set=deps.mongodb_replica_set,
-            rabbit_mq_host=deps.rabbitmq_host,
-            rabbit_mq_user=deps.rabbitmq_user,
-            stream_data_host=deps.stream_data_host,
-            stream_data_user=deps.stream_data_user,
-            system_database_name=deps.system_database_name,
-            stream_data_schema_instance_prefix=deps.stream_data_schema_instance_prefix,
-        ),
-        ingress=IngressDefaults(
-            class_name=settings.ingress.class_name,
-            cluster_issuer=settings.ingress.cluster_issuer,
-            tls=settings.ingress.tls,
-            annotations=tuple((a.name, a.value) for a in settings.ingress.annotations),
-        ),
-        broker_password=plain(settings.broker_password),
-        root_ca_certificate=settings.root_ca_certificate,
-        cluster_secrets=ClusterSecrets(
-            mongodb_user_password=plain(cluster_secrets.mongodb_user_password),
-            mongodb_admin_password=plain(cluster_secrets.mongodb_admin_password),
-            stream_data_password=plain(cluster_secrets.stream_data_password),
-        ),
-    )
 
 
 class DeployFailed(Exception):
@@ -260,9 +217,7 @@ class WorkloadService:
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
         self._runs: dict[str, _Run] = {}
         self._closing = False
-        self._repo_locks: dict[str, asyncio.Lock] = {}
-        # alias -> (credentials fingerprint, monotonic time the last successful refresh started)
-        self._repo_refreshed: dict[str, tuple[str, float]] = {}
+        self._repositories = RepositoryRefresher(helm, self._slot)
         self._undelivered = UndeliveredStatuses()
         self.stats = DeployStats()
 
@@ -274,7 +229,7 @@ class WorkloadService:
         secrets = secret_values(dto, self._values) | url_passwords(dto.repository_url)
         remember_secrets(secrets)
         release = self._release_to_act_on(dto, "deploy")
-        if release is not None and self._undelivered.answers(dto):
+        if release is not None and self._undelivered.answers_deploy(dto):
             # A re-dispatch of a deploy that finished while the controller was away: its final status
             # is queued and answers this push (a second helm run would send a second final status).
             log.info(
@@ -328,6 +283,27 @@ class WorkloadService:
             workload_context(dto, release),
         )
 
+    async def on_deploy_refused(
+        self, ids: tuple[str, str], problems: tuple[str, ...], send: Callable[[], Awaitable[Delivery]]
+    ) -> None:
+        """Report a refused push's failed status through the same machinery as a deploy's (finding 8):
+        an earlier deploy of the workload is stopped first (it reports nothing after this), and a
+        re-dispatch of the same refused push is answered by the status still queued."""
+        content = refusal_content(problems)
+        if self._closing or self._undelivered.answers(ids, content, redispatch=False):
+            return  # shutting down (the workload stays Pending), or answered by the queued refusal
+        self._undelivered.forget(*ids)
+
+        async def report() -> None:
+            self._undelivered.remember(ids, content, await send())
+
+        try:
+            release = release_name(*ids)
+        except NamingError:
+            await report()  # ids that name no release: no deploy of this workload can be running
+            return
+        self._schedule(release, "deploy", ids[1], report, log_context(tenant=ids[0], workload=ids[1]))
+
     def _release_to_act_on(
         self, dto: WorkloadDeployedDto | WorkloadUndeployedDto, action: str
     ) -> str | NamingError | None:
@@ -347,6 +323,10 @@ class WorkloadService:
                 "refusing %s of workload %r: %s", action, dto.workload_rt_id, exc, extra=workload_context(dto)
             )
             return exc
+
+    async def connection_opened(self) -> None:
+        """A (re)connect: statuses delivered on the previous connection answer no re-dispatch now."""
+        self._undelivered.connection_opened()
 
     async def shutdown(self) -> None:
         """Cancel every run (SIGTERM to helm) and wait until all have stopped; later pushes are ignored."""
@@ -479,6 +459,7 @@ class WorkloadService:
             extra=context,
         )
         try:
+            await self._prepare_repository(source, dto)  # takes a slot only while helm runs
             async with self._slot():
                 message = await self._deploy_release(dto, release, source, version, rendered, secrets)
         except asyncio.CancelledError:
@@ -530,7 +511,6 @@ class WorkloadService:
         secrets: frozenset[str],
     ) -> str:
         namespace = self.namespace_for(dto.workload_type)
-        await self._prepare_repository(source, dto)
         with values_files(rendered) as files:
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
@@ -582,32 +562,10 @@ class WorkloadService:
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
         username = dto.repository_username or source.url_username
         password = dto.repository_password or source.url_password
-        if source.kind is RepositoryKind.OCI:
-            if username and password and source.registry_host:
-                await self._helm.registry_login(source.registry_host, username, password)
-            return
-        alias = source.alias
-        assert alias is not None
-        fingerprint = _fingerprint(source.repository_url, username, password)
-        requested = time.monotonic()
-        lock = self._repo_locks.setdefault(alias, asyncio.Lock())
-        async with lock:
-            # Another deploy refreshed this repository after we asked: its index is fresh enough.
-            known = self._repo_refreshed.get(alias)
-            if known is not None and known[0] == fingerprint and known[1] >= requested:
-                return
-            refresh_started = time.monotonic()
-            try:
-                # `repo add` rewrites repositories.yaml in place, and a helm of another deploy reading it
-                # at that moment finds no entry ("repo … not found"). Once the entry is there with these
-                # credentials, `repo update` (which replaces only the index file, atomically) suffices.
-                if known is None or known[0] != fingerprint:
-                    await self._helm.repo_add(alias, source.repository_url, username, password)
-                await self._helm.repo_update(alias)
-            except HelmError as exc:
-                self._repo_refreshed.pop(alias, None)
-                raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
-            self._repo_refreshed[alias] = (fingerprint, refresh_started)
+        try:
+            await self._repositories.prepare(source, username, password)
+        except HelmError as exc:
+            raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
 
     async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
         namespace = self.namespace_for(dto.workload_type)
@@ -622,17 +580,19 @@ class WorkloadService:
     async def _restore_secret(
         self, dto: WorkloadDeployedDto, release: str, name: str, before: SecretSnapshot | None
     ) -> None:
-        try:
-            await self._secrets.restore(self.namespace_for(dto.workload_type), name, before)
-        except SecretError as exc:
-            # The deploy's own failure is what the controller must see; this one goes to the log.
+        def log_failure(exc: Exception) -> None:
+            # The deploy's own outcome is what the controller must see; this one goes to the log.
             log.error(
                 "release %s: could not restore Secret %s after the failed upgrade: %s",
                 release,
                 name,
-                exc,
+                redact(str(exc)),
                 extra=workload_context(dto, release),
             )
+
+        await restore_after_failure(
+            lambda: self._secrets.restore(self.namespace_for(dto.workload_type), name, before), log_failure
+        )
 
     async def _resolve_version(
         self, dto: WorkloadDeployedDto, release: str, version: str | None
@@ -868,7 +828,7 @@ class WorkloadService:
                 status_message=message,
             ),
         )
-        self._undelivered.remember(dto, delivery)
+        self._undelivered.remember(workload_key(dto), deploy_content(dto), delivery)
 
 
 @dataclass(frozen=True)
@@ -931,11 +891,6 @@ async def _settle(task: asyncio.Task[None]) -> None:
         raise asyncio.CancelledError
 
 
-def _fingerprint(url: str, username: str | None, password: str | None) -> str:
-    material = "\0".join((url, username or "", password or ""))
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 def build_workload_service(
     settings: Settings,
     hub: ReportPort,
@@ -980,6 +935,8 @@ def build_workload_service(
 
 
 class PushSource(ReportPort, Protocol):
+    def on_connected(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+
     def on(
         self,
         method: Any,
@@ -995,7 +952,8 @@ def bind_workloads_to_hub(
     from communication_operator.contracts import ClientMethod
     from communication_operator.workloads.refusals import WorkloadPushRefusals
 
-    refusals = WorkloadPushRefusals(hub)
+    refusals = WorkloadPushRefusals(hub, service.on_deploy_refused)
+    hub.on_connected(service.connection_opened)
     hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed, refusals.deploy_refused)
     hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed, refusals.undeploy_refused)
     if scale is not None:
