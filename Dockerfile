@@ -13,11 +13,15 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 
 # Helm is pinned by version and by the sha256 of the official archive. The sums are the ones the Helm
-# project publishes next to each archive (https://get.helm.sh/helm-v3.19.0-linux-<arch>.tar.gz.sha256sum).
+# project publishes next to each archive (https://get.helm.sh/helm-v4.2.4-linux-<arch>.tar.gz.sha256sum,
+# also listed in the v4.2.4 release notes). helm 4, as the upstream image ships now: server-side apply,
+# --rollback-on-failure, --force-conflicts. The operator also runs with helm 3 (build with
+# HELM_VERSION=v3.19.0, HELM_SHA256_AMD64=a7f81ce08007091b86d8bd696eb4d86b8d0f2e1b9f6c714be62f82f96a594496,
+# HELM_SHA256_ARM64=440cf7add0aee27ebc93fada965523c1dc2e0ab340d4348da2215737fc0d76ad).
 # To move to another helm version, change all three arguments together.
-ARG HELM_VERSION=v3.19.0
-ARG HELM_SHA256_AMD64=a7f81ce08007091b86d8bd696eb4d86b8d0f2e1b9f6c714be62f82f96a594496
-ARG HELM_SHA256_ARM64=440cf7add0aee27ebc93fada965523c1dc2e0ab340d4348da2215737fc0d76ad
+ARG HELM_VERSION=v4.2.4
+ARG HELM_SHA256_AMD64=c306b46f719b0a4da32d0f78ee21bf90ce8d602f15b22ab753f0674d1670a7f3
+ARG HELM_SHA256_ARM64=564de2191b881e9f71b5606b25345821ea1682f06ab90499d3ab22b530176da1
 # Set by BuildKit for the platform being built; amd64 when building without BuildKit.
 ARG TARGETARCH=amd64
 

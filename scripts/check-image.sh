@@ -10,7 +10,7 @@
 set -euo pipefail
 
 IMAGE=${1:?usage: scripts/check-image.sh IMAGE}
-EXPECTED_HELM=${EXPECTED_HELM:-v3.19.0}
+EXPECTED_HELM=${EXPECTED_HELM:-v4.2.4}
 DOCKER=${DOCKER:-docker}
 
 failures=0

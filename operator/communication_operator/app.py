@@ -28,6 +28,7 @@ from typing import Any
 
 import kopf
 
+from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub import HubConnection
 from communication_operator.hub.auth import ANONYMOUS_STARTUP_WARNING
 from communication_operator.kube import KubeClient, KubeObjects
@@ -46,6 +47,7 @@ from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
+from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.service import (
     WorkloadService,
     bind_workloads_to_hub,
@@ -148,6 +150,7 @@ async def build_context(
     kube = await KubeClient.create(kubeconfig, kube_context)
     objects = KubeObjects(kube.api)
     hub = HubConnection(options, token_provider=token_provider, metrics=metrics, supervisor=supervisor)
+    hub.contract = ContractSelector(settings.contract)
     registry = PoolRegistry()
     status = PoolStatusWriter(objects, in_progress_delay=IN_PROGRESS_DELAY)
     provisioner = None
@@ -162,9 +165,12 @@ async def build_context(
     workload_service = build_workload_service(
         settings, hub, kube.api, kubeconfig=kubeconfig, kube_context=kube_context, metrics=metrics
     )
-    bind_workloads_to_hub(hub, workload_service)
+    scale = ScaleHandler(workload_service, hub, KubeReplicaPatcher(kube.api), metrics=metrics)
+    bind_workloads_to_hub(hub, workload_service, scale)
     if workloads is None:
-        workloads = HelmReleaseWorkloads(kube.api, settings.pool_namespace)
+        workloads = HelmReleaseWorkloads(
+            kube.api, settings.pool_namespace, platform_namespace=settings.platform_namespace
+        )
     registration = PoolRegistrationService(
         hub,
         registry,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from communication_operator.contracts.profiles import CONTRACT_SETTINGS
 from communication_operator.redaction import url_passwords
 
 if TYPE_CHECKING:
@@ -130,6 +132,8 @@ class IngressSettings(_Section):
 class HelmSettings(_Section):
     timeout_seconds: float = Field(default=300.0, gt=0, alias="timeoutseconds")
     max_concurrent: int = Field(default=4, ge=1, alias="maxconcurrent")
+    # helm 4: take over fields another field manager owns (server-side apply) on the real upgrade.
+    force_conflicts: bool = Field(default=False, alias="forceconflicts")
     history_max: int = Field(default=5, ge=0, alias="historymax")
     binary: str = Field(default="helm", min_length=1, alias="binary")
     # Fail-fast: stop helm early when a pod problem is hopeless (workloads/signals.py FailFastPolicy).
@@ -170,6 +174,13 @@ def _env(name: str) -> Any:
     return f"{ENV_PREFIX}{name}"
 
 
+def _ds_alias(name: str) -> AliasChoices:
+    """Our name, and the DeploymentSite-era name of the same setting (POOL → DEPLOYMENTSITE)."""
+    return AliasChoices(
+        _env(name), _env(name.replace("POOLS", "DEPLOYMENTSITES").replace("POOL", "DEPLOYMENTSITE"))
+    )
+
+
 class Settings(BaseSettings):
     """All operator settings. Construct with :func:`load_settings` to get readable errors."""
 
@@ -199,10 +210,23 @@ class Settings(BaseSettings):
     )
 
     # Pools.
-    auto_manage_pools: bool = Field(default=False, alias=_env("AUTOMANAGEPOOLS"))
+    # DS-era names (OPERATOR__AUTOMANAGEDEPLOYMENTSITES, ...) are accepted as aliases of ours.
+    auto_manage_pools: bool = Field(
+        default=False, alias=_env("AUTOMANAGEPOOLS"), validation_alias=_ds_alias("AUTOMANAGEPOOLS")
+    )
     watch_namespace: str = Field(default="", alias=_env("WATCHNAMESPACE"))
-    pool_namespace: str = Field(default="octo", alias=_env("POOLNAMESPACE"))
-    pool_registration_retry_seconds: float = Field(default=30.0, alias=_env("POOLREGISTRATIONRETRYSECONDS"))
+    pool_namespace: str = Field(
+        default="octo", alias=_env("POOLNAMESPACE"), validation_alias=_ds_alias("POOLNAMESPACE")
+    )
+    # Where adapter-pool workloads (workloadType 2) are installed; empty = the pool namespace.
+    platform_namespace: str = Field(default="", alias=_env("PLATFORMNAMESPACE"))
+    pool_registration_retry_seconds: float = Field(
+        default=30.0,
+        alias=_env("POOLREGISTRATIONRETRYSECONDS"),
+        validation_alias=_ds_alias("POOLREGISTRATIONRETRYSECONDS"),
+    )
+    # Which controller generation to speak: auto (detected per connection), pools, deploymentsites.
+    contract: str = Field(default="auto", alias=_env("CONTRACT"))
     pre_update_tenant_delay_seconds: float = Field(
         default=5.0, ge=0, alias=_env("PREUPDATETENANTDELAYSECONDS")
     )
@@ -256,6 +280,22 @@ class Settings(BaseSettings):
     def _pool_namespace_is_dns_label(cls, value: str) -> str:
         if not _DNS_LABEL.match(value):
             raise ValueError("must be a Kubernetes namespace name (lower-case DNS label)")
+        return value
+
+    @field_validator("contract")
+    @classmethod
+    def _known_contract(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in CONTRACT_SETTINGS:
+            raise ValueError(f"must be one of {', '.join(CONTRACT_SETTINGS)}")
+        return value
+
+    @field_validator("platform_namespace")
+    @classmethod
+    def _platform_namespace_is_dns_label(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _DNS_LABEL.match(value):
+            raise ValueError("must be empty (the pool namespace) or a Kubernetes namespace name")
         return value
 
     @field_validator("watch_namespace")

@@ -1,7 +1,8 @@
 // Drives the controller simulator with the official @microsoft/signalr client and prints one JSON object
 // per line on stdout; tests/conformance/test_official_client.py asserts on them. Client logs go to stderr.
 //
-// Environment: SIM_URL (controller base URL), SIM_TOKEN (bearer token the simulator requires).
+// Environment: SIM_URL (controller base URL), SIM_TOKEN (bearer token the simulator requires),
+// SIM_CONTRACT ("pools", the default, or "deploymentsites": the generation the simulator speaks).
 "use strict";
 
 const signalR = require("@microsoft/signalr");
@@ -10,6 +11,11 @@ const base = process.env.SIM_URL;
 const token = process.env.SIM_TOKEN;
 const hubUrl = `${base}/operatorHub`;
 const tenant = "conformance";
+const deploymentSites = process.env.SIM_CONTRACT === "deploymentsites";
+// The wire names that differ between the pool era and the DeploymentSite era.
+const names = deploymentSites
+  ? { registerPool: "RegisterDeploymentSiteAsync", otherRegisterPool: "RegisterPoolAsync", poolDeployed: "DeploymentSiteDeployedAsync" }
+  : { registerPool: "RegisterPoolAsync", otherRegisterPool: "RegisterDeploymentSiteAsync", poolDeployed: "PoolDeployedAsync" };
 
 const emit = (record) => process.stdout.write(JSON.stringify(record) + "\n");
 
@@ -88,6 +94,8 @@ function build(events, counter, options = {}) {
   for (const target of [
     "PoolDeployedAsync",
     "PoolUndeployedAsync",
+    "DeploymentSiteDeployedAsync",
+    "DeploymentSiteUndeployedAsync",
     "WorkloadDeployedAsync",
     "WorkloadUndeployedAsync",
     "PreUpdateTenantAsync",
@@ -127,10 +135,11 @@ async function main() {
   emit({ step: "started", connectionId: connection.connectionId });
 
   emit({ step: "register-operator", ...(await invokeOutcome(connection, "RegisterOperatorAsync", true)) });
-  emit({ step: "register-bad-pool", ...(await invokeOutcome(connection, "RegisterPoolAsync", tenant, "not-an-id")) });
+  emit({ step: "register-bad-pool", ...(await invokeOutcome(connection, names.registerPool, tenant, "not-an-id")) });
   emit({ step: "unknown-method", ...(await invokeOutcome(connection, "NoSuchMethodAsync", 1)) });
-  emit({ step: "wrong-arity", ...(await invokeOutcome(connection, "RegisterPoolAsync", tenant)) });
-  emit({ step: "register-pool", ...(await invokeOutcome(connection, "RegisterPoolAsync", tenant, deployedPool)) });
+  emit({ step: "wrong-arity", ...(await invokeOutcome(connection, names.registerPool, tenant)) });
+  emit({ step: "other-generation", ...(await invokeOutcome(connection, names.otherRegisterPool, tenant, deployedPool)) });
+  emit({ step: "register-pool", ...(await invokeOutcome(connection, names.registerPool, tenant, deployedPool)) });
   await connection.send("ReportWorkloadDeploymentProgressAsync", {
     tenantId: tenant,
     workloadName: "none",
@@ -140,7 +149,7 @@ async function main() {
   emit({ step: "sent-non-blocking" });
 
   await admin(`/admin/pools/${laterPool}/deploy`, {});
-  emit({ step: "push-pool-deployed", arguments: await events.next("PoolDeployedAsync") });
+  emit({ step: "push-pool-deployed", arguments: await events.next(names.poolDeployed) });
 
   const workload = (
     await admin("/admin/workloads", {

@@ -36,12 +36,12 @@ def _require_node() -> str:
     return node
 
 
-async def _run_client(sim: RunningSimulator) -> list[dict[str, Any]]:
+async def _run_client(sim: RunningSimulator, contract: str = "pools") -> list[dict[str, Any]]:
     node = _require_node()
     process = await asyncio.create_subprocess_exec(
         node,
         str(HERE / "official_client.js"),
-        env={**os.environ, "SIM_URL": sim.base_url, "SIM_TOKEN": TOKEN},
+        env={**os.environ, "SIM_URL": sim.base_url, "SIM_TOKEN": TOKEN, "SIM_CONTRACT": contract},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -63,13 +63,18 @@ def _steps(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["step"]: r for r in records if r["step"] != "reconnect"}
 
 
+@pytest.mark.parametrize("contract", ["pools", "deploymentsites"])
 async def test_official_client_accepts_the_simulator(
-    controller_sim_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+    controller_sim_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture, contract: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="octo_devtools")
-    sim = await controller_sim_factory(token=TOKEN)
+    sim = await controller_sim_factory(token=TOKEN, contract=contract)
+    ds = contract == "deploymentsites"
+    register_pool = "RegisterDeploymentSiteAsync" if ds else "RegisterPoolAsync"
+    other_register_pool = "RegisterPoolAsync" if ds else "RegisterDeploymentSiteAsync"
+    pool_field = "deploymentSiteRtId" if ds else "poolRtId"
 
-    records = await _run_client(sim)
+    records = await _run_client(sim, contract)
     steps = _steps(records)
     deployed_pool = steps["setup"]["deployedPool"]
     later_pool = steps["setup"]["laterPool"]
@@ -79,9 +84,9 @@ async def test_official_client_accepts_the_simulator(
     assert steps["close-error"]["tokenRequests"] >= 5
 
     # Invoke with a result; error texts exactly as ASP.NET Core words them; void methods.
-    assert steps["register-operator"]["result"] == [{"tenantId": TENANT, "poolRtId": deployed_pool}]
+    assert steps["register-operator"]["result"] == [{"tenantId": TENANT, pool_field: deployed_pool}]
     assert steps["register-bad-pool"]["error"] == (
-        "An unexpected error occurred invoking 'RegisterPoolAsync' on the server. HubException: "
+        f"An unexpected error occurred invoking '{register_pool}' on the server. HubException: "
         "'not-an-id' is not a valid pool runtime id (expected 24 hexadecimal characters)."
     )
     assert steps["unknown-method"]["error"] == (
@@ -89,7 +94,12 @@ async def test_official_client_accepts_the_simulator(
         "HubException: Method does not exist."
     )
     assert (
-        steps["wrong-arity"]["error"] == "Failed to invoke 'RegisterPoolAsync' due to an error on the server."
+        steps["wrong-arity"]["error"] == f"Failed to invoke '{register_pool}' due to an error on the server."
+    )
+    # The other generation's name does not exist (the DS controller kept no aliases).
+    assert steps["other-generation"]["error"] == (
+        f"Failed to invoke '{other_register_pool}' due to an error on the server. "
+        "HubException: Method does not exist."
     )
     assert "result" in steps["register-pool"]
     assert steps["register-pool"]["result"] is None
@@ -99,8 +109,9 @@ async def test_official_client_accepts_the_simulator(
     assert progress_calls[0]["invocationId"] is None
 
     # Server pushes with the contract's wire names and DTO shapes.
-    assert steps["push-pool-deployed"]["arguments"] == [{"tenantId": TENANT, "poolRtId": later_pool}]
+    assert steps["push-pool-deployed"]["arguments"] == [{"tenantId": TENANT, pool_field: later_pool}]
     (workload_wire,) = steps["push-workload-deployed"]["arguments"]
+    assert workload_wire[pool_field] == deployed_pool
     workload = WorkloadDeployedDto.model_validate(workload_wire)
     assert workload.workload_rt_id == steps["push-workload-deployed"]["workloadRtId"]
     assert workload.values[0].value == "s3cr3t"
@@ -110,8 +121,8 @@ async def test_official_client_accepts_the_simulator(
     reconnects = {r["kind"]: r for r in records if r["step"] == "reconnect"}
     assert set(reconnects) == {"close-reconnect", "drop", "restart"}
     both_pools = [
-        {"tenantId": TENANT, "poolRtId": deployed_pool},
-        {"tenantId": TENANT, "poolRtId": later_pool},
+        {"tenantId": TENANT, pool_field: deployed_pool},
+        {"tenantId": TENANT, pool_field: later_pool},
     ]
     for kind, record in reconnects.items():
         assert record["reconnected"] != record["before"], kind

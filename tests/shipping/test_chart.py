@@ -483,3 +483,29 @@ def test_chart_version_matches_the_project() -> None:
     project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
     assert chart["apiVersion"] == "v2"
     assert chart["appVersion"] == project["version"], "Chart.yaml appVersion must match pyproject's version"
+
+
+def test_platform_namespace_is_passed_on_and_granted(tmp_path: Path) -> None:
+    values = merged(EDGE_VALUES, {"operator": {"platformNamespace": "octo-platform"}})
+    rendered = template(values, tmp_path)
+    env = {
+        e["name"]: e.get("value")
+        for e in one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OPERATOR__PLATFORMNAMESPACE"] == "octo-platform"
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(rendered, "Role")) == [
+        "edge-pools",
+        "octo-platform",
+    ]
+
+
+def test_force_conflicts_is_passed_on_only_when_asked(tmp_path: Path) -> None:
+    def env_of(values: dict[str, Any]) -> dict[str, Any]:
+        deployment = one(template(values, tmp_path), "Deployment")
+        return {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+
+    assert "OPERATOR__HELM__FORCECONFLICTS" not in env_of(EDGE_VALUES)
+    forced = env_of(merged(EDGE_VALUES, {"operator": {"helm": {"forceConflicts": True}}}))
+    assert forced["OPERATOR__HELM__FORCECONFLICTS"] == "true"

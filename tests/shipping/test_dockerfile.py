@@ -184,3 +184,8 @@ def test_check_image_script_is_executable_and_checks_the_promised_properties() -
     text = script.read_text()
     for needle in ("--read-only", "--tmpfs /tmp/operator", "helm", "tini", "id", "docker"):
         assert needle in text, f"check-image.sh does not check {needle!r}"
+
+
+def test_the_image_ships_helm_4_as_upstream_does(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    args = dict(a.partition("=")[::2] for a in dockerfile[1][0].args_of("ARG"))
+    assert args["HELM_VERSION"].startswith("v4."), args["HELM_VERSION"]

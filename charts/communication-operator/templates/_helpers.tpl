@@ -150,6 +150,12 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.watchNamespace | quote }}
 - name: OPERATOR__POOLNAMESPACE
   value: {{ $op.poolNamespace | quote }}
+- name: OPERATOR__CONTRACT
+  value: {{ $op.contract | default "auto" | quote }}
+{{- with $op.platformNamespace }}
+- name: OPERATOR__PLATFORMNAMESPACE
+  value: {{ . | quote }}
+{{- end }}
 - name: OPERATOR__POOLREGISTRATIONRETRYSECONDS
   value: {{ $op.poolRegistrationRetrySeconds | quote }}
 {{- range $key, $env := dict "instancePrefix" "INSTANCEPREFIX" "workloadControllerUri" "WORKLOADCOMMUNICATIONCONTROLLERURI" "reportingServiceUri" "REPORTINGSERVICEURI" "authUri" "AUTHURI" "imageRegistry" "IMAGEREGISTRY" "rootCaCertificate" "ROOTCACERTIFICATE" }}
@@ -241,6 +247,10 @@ Optional settings are rendered only when set, so the operator's own defaults app
   value: {{ $op.helm.maxConcurrent | quote }}
 - name: OPERATOR__HELM__HISTORYMAX
   value: {{ $op.helm.historyMax | quote }}
+{{- if $op.helm.forceConflicts }}
+- name: OPERATOR__HELM__FORCECONFLICTS
+  value: "true"
+{{- end }}
 {{- with $op.helm.failFast }}
 - name: OPERATOR__HELM__FAILFAST
   value: {{ .enabled | quote }}

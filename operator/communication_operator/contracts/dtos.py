@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 class WorkloadType(IntEnum):
     ADAPTER = 0
     APPLICATION = 1
+    ADAPTER_POOL = 2  # later contract (AB#: adapter pools): installed into the platform namespace
 
 
 class CommunicationState(IntEnum):

@@ -26,8 +26,9 @@ RT_ID_PATTERN = re.compile(r"[0-9a-f]{24}")
 TENANT_ID_MAX_LENGTH = 128
 #: An id longer than this cannot be used to report anything (and is shown cut in texts).
 READABLE_ID_MAX_LENGTH = 256
-#: Workload types of newer controllers that this operator does not deploy (yet), by number.
-KNOWN_UNSUPPORTED_WORKLOAD_TYPES = {2: "AdapterPool"}
+#: Workload types of newer controllers that this operator does not deploy (yet), by number. AdapterPool
+#: (2) is deployed since issue 10 (docs/workloads.md, "Adapter pools").
+KNOWN_UNSUPPORTED_WORKLOAD_TYPES: dict[int, str] = {}
 
 INVALID_RT_ID = "{field} {value} is not a runtime id (24 lowercase hexadecimal characters)"
 BLANK_TENANT_ID = "tenantId is blank"
@@ -36,7 +37,7 @@ TENANT_ID_CONTROL_CHARACTERS = "tenantId {value} contains control characters"
 MISSING_FIELD = "{field} is missing"
 UNSUPPORTED_WORKLOAD_TYPE = (
     "field 'workloadType': {value}{name} is not a workload type this operator deploys "
-    "(supported: 0 Adapter, 1 Application)"
+    "(supported: 0 Adapter, 1 Application, 2 AdapterPool)"
 )
 INVALID_FIELD = "field '{field}': {message}"
 #: Ends the list of a push's problems past :data:`MAX_PROBLEMS` (a list of a thousand bad overrides).

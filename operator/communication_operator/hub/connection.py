@@ -24,6 +24,7 @@ from communication_operator.contracts import (
     decode_result,
     encode_arguments,
 )
+from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub.auth import TokenError
 from communication_operator.hub.backoff import Backoff
 from communication_operator.hub.dispatch import HubStats, PushCallback, PushDispatcher, RefusalCallback
@@ -36,6 +37,7 @@ from communication_operator.hub.errors import (
     MessageTooLarge,
     NotConnected,
 )
+from communication_operator.hub.generations import invoke_in_contract, push_in_cp_names
 from communication_operator.hub.outbox import (
     Outbox,
     Report,
@@ -120,6 +122,8 @@ class HubConnection:
         self._pushes = PushDispatcher(self.stats, metrics)
         self.connection_id: str | None = None
         self.state_listeners: list[Callable[[bool], None]] = []
+        # Which controller generation this connection speaks (OPERATOR__CONTRACT; app.py sets it).
+        self.contract = ContractSelector("auto")
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -161,7 +165,9 @@ class HubConnection:
         arguments = encode_arguments(str(method), *args)
         outcome = InvocationOutcome.OK
         try:
-            result = await session.invoke(str(method), arguments, timeout or self.options.invoke_timeout)
+            result = await invoke_in_contract(
+                self.contract, session, str(method), arguments, timeout or self.options.invoke_timeout
+            )
         except HubError:
             outcome = InvocationOutcome.ERROR
             raise
@@ -283,7 +289,7 @@ class HubConnection:
             ssl_context=self.options.ssl_context(),
         )
         on_malformed = self._metrics.record_malformed_record if self._metrics is not None else None
-        return await HubSession.open(config, self._pushes.enqueue, token, on_malformed)
+        return await HubSession.open(config, self._enqueue_push, token, on_malformed)
 
     async def _run_session(self, session: HubSession, down_since: float | None, attempts: int) -> CloseInfo:
         self._session = session
@@ -306,6 +312,7 @@ class HubConnection:
 
     async def _run_connected_hooks(self) -> None:
         token = _in_connected_hook.set(True)
+        self.contract.connection_opened()  # a controller can be upgraded between two connections
         try:
             for hook in self._hooks:
                 await hook()
@@ -340,6 +347,12 @@ class HubConnection:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    # -- pushes --------------------------------------------------------------------------------------
+
+    def _enqueue_push(self, target: str, arguments: Any) -> None:
+        """Either generation's push, in pool-era names (contracts/profiles.py), to the dispatcher."""
+        self._pushes.enqueue(*push_in_cp_names(self.contract, target, arguments))
 
     # -- reports -------------------------------------------------------------------------------------
 

@@ -41,20 +41,32 @@ class HelmReleaseWorkloads:
     """:class:`~communication_operator.pools.DeployedWorkloadsSource` from helm's release records."""
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        *,
+        platform_namespace: str = "",
     ) -> None:
         self._api = api
         self.namespace = namespace
+        # Adapter pools (workloadType 2) live in OPERATOR__PLATFORMNAMESPACE when it is set.
+        self.namespaces = [namespace] + (
+            [platform_namespace] if platform_namespace not in ("", namespace) else []
+        )
         self._timeout = request_timeout
 
     async def workload_rt_ids_by_pool(self) -> Mapping[tuple[str, str], Sequence[str]]:
-        listing = await list_metadata(
-            self._api,
-            f"/api/v1/namespaces/{self.namespace}/secrets",
-            label_selector=DEPLOYED_RELEASES_SELECTOR,
-            request_timeout=self._timeout,
-        )
-        return workloads_from_labels(metadata.get("labels") or {} for metadata in listing.items)
+        labels: list[Mapping[str, str]] = []
+        for namespace in self.namespaces:
+            listing = await list_metadata(
+                self._api,
+                f"/api/v1/namespaces/{namespace}/secrets",
+                label_selector=DEPLOYED_RELEASES_SELECTOR,
+                request_timeout=self._timeout,
+            )
+            labels += [metadata.get("labels") or {} for metadata in listing.items]
+        return workloads_from_labels(labels)
 
 
 def workloads_from_labels(label_sets: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], list[str]]:

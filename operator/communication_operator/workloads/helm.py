@@ -3,6 +3,12 @@
 Each helm run gets its own process group. Cancelling a run sends SIGTERM to the group (helm then
 marks the release failed instead of leaving it locked in ``pending-*``) and SIGKILL after a grace
 period. Passwords go through stdin, never argv; stderr is redacted before it leaves this module.
+
+Every run has a deadline (a watchdog): a helm hung on an unreachable API server would otherwise hold
+a concurrency slot, or an undeploy, forever. A run with a ``--timeout`` gets that timeout plus
+:attr:`HelmCli.deadline_margin`; every other run (``uninstall`` waits up to helm's default 5 min for
+its hooks) gets :attr:`HelmCli.operation_deadline`. Past it, helm is stopped as for a cancellation
+and the run fails with :data:`HELM_DEADLINE`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ STDERR_LIMIT = 4000
 #: octo-spec §4.1; ``operation`` names its target (``upgrade --install <release>``, ``repo add <alias>``).
 HELM_FAILED = "helm {operation} failed with exit code {exit_code}. stderr: {stderr}"
 HELM_NOT_RUN = "helm {operation} failed: {stderr}"
+#: The stderr part of a run the watchdog stopped (the operator's own text; helm said nothing in time).
+HELM_DEADLINE = "no result after {seconds:g} s; stopped by the operator"
+#: helm's own default ``--timeout`` (hooks of an uninstall wait that long), plus the margin below.
+HELM_DEFAULT_TIMEOUT_SECONDS = 300.0
+DEADLINE_MARGIN_SECONDS = 60.0
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -80,6 +91,17 @@ class HelmCancelled(HelmError):
     """The run was stopped by us (a newer deploy, an undeploy, or shutdown)."""
 
 
+class HelmDeadlineExceeded(HelmError):
+    """The watchdog stopped a run that gave no result within its deadline."""
+
+    def __init__(self, operation: str, seconds: float) -> None:
+        super().__init__(operation, None, HELM_DEADLINE.format(seconds=seconds))
+
+    @property
+    def timed_out(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class HelmResult:
     stdout: str
@@ -92,6 +114,9 @@ class HelmCli:
     binary: str = "helm"
     env: Mapping[str, str] = field(default_factory=dict)
     kill_grace: float = 10.0
+    #: Deadline of a run without ``--timeout`` (seconds); one with a timeout gets timeout + margin.
+    operation_deadline: float = HELM_DEFAULT_TIMEOUT_SECONDS + DEADLINE_MARGIN_SECONDS
+    deadline_margin: float = DEADLINE_MARGIN_SECONDS
     _version: HelmVersion | None = field(default=None, init=False)
 
     async def version(self) -> HelmVersion:
@@ -107,8 +132,10 @@ class HelmCli:
         operation: str,
         secrets: Iterable[str] = (),
         stdin: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> HelmResult:
-        """Run ``helm args``; raise :class:`HelmError` (redacted) on a non-zero exit."""
+        """Run ``helm args``; raise :class:`HelmError` (redacted) on a non-zero exit or past the deadline
+        (``timeout_seconds``: the ``--timeout`` given to helm, if any)."""
         secret_list = [s for s in secrets if s]
         started = time.monotonic()
         log.debug("running helm %s", redact(" ".join(args), secret_list))
@@ -124,11 +151,19 @@ class HelmCli:
             )
         except FileNotFoundError:
             raise HelmError(operation, None, f"helm binary '{self.binary}' not found") from None
+        deadline = (
+            self.operation_deadline if timeout_seconds is None else timeout_seconds + self.deadline_margin
+        )
         try:
-            stdout, stderr = await process.communicate(stdin.encode() if stdin is not None else None)
+            async with asyncio.timeout(deadline):
+                stdout, stderr = await process.communicate(stdin.encode() if stdin is not None else None)
         except asyncio.CancelledError:
             await self._stop(process)
             raise
+        except TimeoutError:
+            log.warning("helm %s gave no result within %.0f s; stopping it", operation, deadline)
+            await self._stop(process)
+            raise HelmDeadlineExceeded(operation, deadline) from None
         seconds = time.monotonic() - started
         out = stdout.decode(errors="replace")
         err = stderr.decode(errors="replace")
@@ -184,17 +219,22 @@ class HelmCli:
         labels: Mapping[str, str],
         dry_run: bool = False,
         set_values: Mapping[str, str] | None = None,
+        force_conflicts: bool = False,
         secrets: Iterable[str] = (),
     ) -> HelmResult:
         version = await self.version()
-        args = ["upgrade", "--install", release, chart_ref, "--namespace", namespace]
+        # octo-spec §4.3 argument order: the version (when given) comes before the namespace.
+        args = ["upgrade", "--install", release, chart_ref]
         if chart_version:
             args += ["--version", chart_version]
+        args += ["--namespace", namespace]
         if dry_run:
             args.append("--dry-run=server")
         else:
             args += [*version.rollback_flags, *version.wait_flags, "--timeout", f"{int(timeout_seconds)}s"]
             args += ["--history-max", str(history_max)]
+            if force_conflicts and version.major >= 4:  # server-side apply only; never on the dry run
+                args.append("--force-conflicts")
             if labels:
                 args += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
         for path in values_files:
@@ -202,7 +242,12 @@ class HelmCli:
         for key, value in (set_values or {}).items():
             args += ["--set", f"{key}={escape_set_value(value)}"]
         operation = "upgrade --install --dry-run=server" if dry_run else "upgrade --install"
-        return await self.run(args, operation=f"{operation} {release}", secrets=secrets)
+        return await self.run(
+            args,
+            operation=f"{operation} {release}",
+            secrets=secrets,
+            timeout_seconds=timeout_seconds if not dry_run else None,
+        )
 
     async def uninstall(self, release: str, namespace: str) -> HelmResult:
         """octo-spec §4.4 exactly: no ``--wait`` (the resources go away in the background, and the
@@ -238,6 +283,7 @@ class HelmCli:
                 f"{int(timeout_seconds)}s",
             ],
             operation="rollback",
+            timeout_seconds=timeout_seconds,
         )
 
     async def list_releases(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from communication_operator.contracts import (
@@ -30,15 +31,26 @@ INVALID_WORKLOAD_STATUS = "Invalid workload: {problems}"
 _CONTEXT_VALUE_LIMIT = 64
 
 
+Delivery = asyncio.Future[bool] | None
+
+
 class StatusPort(Protocol):
-    async def report(self, method: ServerMethod, *args: Any) -> asyncio.Future[bool] | None: ...
+    async def report(self, method: ServerMethod, *args: Any) -> Delivery: ...
+
+
+#: How a refused deploy's status is sent: the workload service orders it after any running deploy of the
+#: workload and remembers it like a deploy's final status (exactly once, review finding 8).
+RefusalRoute = Callable[
+    [tuple[str, str], tuple[str, ...], Callable[[], Awaitable[Delivery]]], Awaitable[None]
+]
 
 
 class WorkloadPushRefusals:
     """The ``on_invalid`` handlers of the workload pushes."""
 
-    def __init__(self, hub: StatusPort) -> None:
+    def __init__(self, hub: StatusPort, route: RefusalRoute | None = None) -> None:
         self._hub = hub
+        self._route = route
 
     async def deploy_refused(self, refused: InvalidPush) -> None:
         ids = refused.ids
@@ -57,16 +69,21 @@ class WorkloadPushRefusals:
             problems,
             extra=_context(ids),
         )
-        await self._hub.report(
-            ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS,
-            WorkloadDeploymentStatusDto(
-                tenant_id=ids.tenant_id,
-                workload_name=ids.workload_name or "",
-                workload_rt_id=ids.workload_rt_id,
-                success=False,
-                status_message=INVALID_WORKLOAD_STATUS.format(problems=problems),
-            ),
+        status = WorkloadDeploymentStatusDto(
+            tenant_id=ids.tenant_id,
+            workload_name=ids.workload_name or "",
+            workload_rt_id=ids.workload_rt_id,
+            success=False,
+            status_message=INVALID_WORKLOAD_STATUS.format(problems=problems),
         )
+
+        async def send() -> Delivery:
+            return await self._hub.report(ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS, status)
+
+        if self._route is None:
+            await send()
+        else:
+            await self._route((ids.tenant_id, ids.workload_rt_id), refused.problems, send)
 
     async def undeploy_refused(self, refused: InvalidPush) -> None:
         workload = show(refused.ids.workload_rt_id) if refused.ids.workload_rt_id is not None else "-"

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -27,6 +28,10 @@ from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.workloads.naming import ANNOTATION_WORKLOAD_NAME
 
 log = logging.getLogger(__name__)
+
+#: Failures of the request itself (connection refused or dropped, request timeout), not the API's answer.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError, OSError)
+_REQUEST_ERRORS: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
 
 
 class SecretStore(Protocol):
@@ -93,10 +98,12 @@ class ReleaseSecrets:
         except ApiException as exc:
             if exc.status != 409:
                 raise SecretError(namespace, name, "create", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise SecretError(namespace, name, "create", exc) from None
         try:
             # PUT without a resourceVersion: last writer wins, which is right for an object only we own.
             await self._core.replace_namespaced_secret(name, namespace, body, _request_timeout=self._timeout)
-        except ApiException as exc:
+        except _REQUEST_ERRORS as exc:
             raise SecretError(namespace, name, "replace", exc) from None
         log.info("replaced Secret %s/%s with %d key(s)", namespace, name, len(data))
 
@@ -107,6 +114,8 @@ class ReleaseSecrets:
         except ApiException as exc:
             if exc.status == 404:
                 return False
+            raise SecretError(namespace, name, "delete", exc) from None
+        except TRANSPORT_ERRORS as exc:
             raise SecretError(namespace, name, "delete", exc) from None
         log.info("deleted Secret %s/%s", namespace, name)
         return True
@@ -121,6 +130,8 @@ class ReleaseSecrets:
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            raise SecretError(namespace, name, "read", exc) from None
+        except TRANSPORT_ERRORS as exc:
             raise SecretError(namespace, name, "read", exc) from None
         metadata = body.get("metadata") or {}
         return SecretSnapshot(
@@ -153,15 +164,36 @@ class ReleaseSecrets:
                 raise SecretError(namespace, name, "restore", exc) from None
             try:
                 await self._core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
-            except ApiException as exc2:
+            except _REQUEST_ERRORS as exc2:
                 raise SecretError(namespace, name, "restore", exc2) from None
+        except TRANSPORT_ERRORS as exc:
+            raise SecretError(namespace, name, "restore", exc) from None
         log.info("restored Secret %s/%s to its content before the failed upgrade", namespace, name)
 
 
 class SecretError(Exception):
-    """The API server refused a per-release Secret operation; the message names the Secret."""
+    """A per-release Secret operation failed (refused, or the API server unreachable); names the Secret."""
 
-    def __init__(self, namespace: str, name: str, operation: str, exc: ApiException) -> None:
+    def __init__(self, namespace: str, name: str, operation: str, exc: Exception) -> None:
         # The API's reason only (never the body, which could echo the data we sent).
-        super().__init__(f"could not {operation} Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}")
-        self.status = exc.status
+        if isinstance(exc, ApiException):
+            cause = f"HTTP {exc.status} {exc.reason}"
+            self.status: int | None = exc.status
+        else:
+            cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.status = None
+        super().__init__(f"could not {operation} Secret {namespace}/{name}: {cause}")
+
+
+async def restore_after_failure(
+    restore: Callable[[], Awaitable[None]], on_error: Callable[[Exception], None]
+) -> None:
+    """Put the Secret back after a failed or stopped upgrade, never raising (review finding 11).
+
+    Runs inside the ``except`` that re-raises the deploy's own outcome (a cancellation, helm's
+    failure): an error here must not replace it, or a cancelled deploy would report a failure.
+    """
+    try:
+        await restore()
+    except Exception as exc:
+        on_error(exc)

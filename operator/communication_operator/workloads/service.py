@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -45,12 +44,19 @@ from communication_operator.contracts import (
     WorkloadDeployedDto,
     WorkloadDeploymentProgressDto,
     WorkloadDeploymentStatusDto,
+    WorkloadType,
     WorkloadUndeployedDto,
 )
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
 from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
-from communication_operator.workloads.delivery import UndeliveredStatuses, same_deploy
+from communication_operator.workloads.delivery import (
+    UndeliveredStatuses,
+    deploy_content,
+    refusal_content,
+    same_deploy,
+    workload_key,
+)
 from communication_operator.workloads.diagnostics import fail_fast_head, with_diagnostics
 from communication_operator.workloads.helm import HelmCancelled, HelmCli, HelmError
 from communication_operator.workloads.naming import (
@@ -64,14 +70,29 @@ from communication_operator.workloads.recovery import (
     recover_pending_release,
     uninstall_to_completion,
 )
+from communication_operator.workloads.refresh import RepositoryRefresher
+from communication_operator.workloads.replicas import (
+    REPLICA_COUNT_KEY,
+    ReplicaReader,
+    explain_field_conflict,
+    replica_pin,
+)
 from communication_operator.workloads.repository import (
     ChartSource,
     RepositoryError,
-    RepositoryKind,
     chart_source,
     validate_chart_version,
 )
-from communication_operator.workloads.secrets import SecretError, SecretSnapshot, SecretStore
+from communication_operator.workloads.secrets import (
+    SecretError,
+    SecretSnapshot,
+    SecretStore,
+    restore_after_failure,
+)
+from communication_operator.workloads.settings_adapters import (
+    fail_fast_policy_from_settings,
+    values_context_from_settings,
+)
 from communication_operator.workloads.signals import FailFastPolicy, describe
 from communication_operator.workloads.values import (
     OperatorContext as ValuesContext,
@@ -82,20 +103,20 @@ from communication_operator.workloads.values import (
     render_values,
     secret_values,
 )
-from communication_operator.workloads.valuesdirs import (  # noqa: F401 - VALUES_DIR_PREFIX re-exported
-    VALUES_DIR_PREFIX,
-    remove_orphaned_values_dirs,
-    values_files,
-)
+from communication_operator.workloads.valuesdirs import remove_orphaned_values_dirs, values_files
 from communication_operator.workloads.watcher import ProgressSink, WatcherFactory
 
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
     from communication_operator.settings import Settings
+    from communication_operator.workloads.scale import ScaleHandler
 
 log = logging.getLogger(__name__)
 
 STATUS_LIMIT = 4000
+
+
+Delivery = asyncio.Future[bool] | None
 
 
 class ReportPort(Protocol):
@@ -109,9 +130,11 @@ class WorkloadOptions:
     """How deploys run; :meth:`from_settings` reads the ``OPERATOR__HELM__*`` settings."""
 
     namespace: str = "octo"
+    platform_namespace: str = ""  # adapter pools (workloadType 2); empty = ``namespace``
     timeout_seconds: float = 300.0
     history_max: int = 5
     max_concurrent: int = 4
+    force_conflicts: bool = False  # helm 4 --force-conflicts on the real upgrade
     fail_fast: FailFastPolicy = field(default_factory=FailFastPolicy)
     dry_run: bool = True
     status_limit: int = STATUS_LIMIT
@@ -120,67 +143,13 @@ class WorkloadOptions:
     def from_settings(cls, settings: Settings) -> WorkloadOptions:
         return cls(
             namespace=settings.pool_namespace,
+            platform_namespace=settings.platform_namespace,
             timeout_seconds=settings.helm.timeout_seconds,
             history_max=settings.helm.history_max,
             max_concurrent=settings.helm.max_concurrent,
+            force_conflicts=settings.helm.force_conflicts,
             fail_fast=fail_fast_policy_from_settings(settings),
         )
-
-
-def fail_fast_policy_from_settings(settings: Settings) -> FailFastPolicy:
-    """``OPERATOR__HELM__FAILFAST*``: the switch and the thresholds operators tune; the rest keep defaults."""
-    helm = settings.helm
-    return FailFastPolicy(
-        enabled=helm.fail_fast,
-        image_pull_grace_seconds=helm.fail_fast_image_pull_seconds,
-        hard_image_pull_grace_seconds=helm.fail_fast_image_not_found_seconds,
-        crash_loop_restarts=helm.fail_fast_crash_loop_restarts,
-        unschedulable_grace_seconds=helm.fail_fast_unschedulable_seconds,
-    )
-
-
-def values_context_from_settings(settings: Settings) -> ValuesContext:
-    """The operator's part of every workload's values (octo-spec §4.6/4.7), from its settings."""
-    from communication_operator.workloads.values import ClusterDependencies, ClusterSecrets, IngressDefaults
-
-    deps = settings.cluster_dependencies
-    cluster_secrets = settings.cluster_secrets
-
-    def plain(secret: Any) -> str | None:
-        return secret.get_secret_value() if secret is not None else None
-
-    return ValuesContext(
-        pool_namespace=settings.pool_namespace,
-        instance_prefix=settings.instance_prefix,
-        communication_controller_uri=settings.communication_controller_uri,
-        workload_communication_controller_uri=settings.workload_communication_controller_uri,
-        reporting_service_uri=settings.reporting_service_uri,
-        auth_uri=settings.auth_uri,
-        image_registry=settings.image_registry,
-        cluster_dependencies=ClusterDependencies(
-            mongodb_host=deps.mongodb_host,
-            mongodb_replica_set=deps.mongodb_replica_set,
-            rabbit_mq_host=deps.rabbitmq_host,
-            rabbit_mq_user=deps.rabbitmq_user,
-            stream_data_host=deps.stream_data_host,
-            stream_data_user=deps.stream_data_user,
-            system_database_name=deps.system_database_name,
-            stream_data_schema_instance_prefix=deps.stream_data_schema_instance_prefix,
-        ),
-        ingress=IngressDefaults(
-            class_name=settings.ingress.class_name,
-            cluster_issuer=settings.ingress.cluster_issuer,
-            tls=settings.ingress.tls,
-            annotations=tuple((a.name, a.value) for a in settings.ingress.annotations),
-        ),
-        broker_password=plain(settings.broker_password),
-        root_ca_certificate=settings.root_ca_certificate,
-        cluster_secrets=ClusterSecrets(
-            mongodb_user_password=plain(cluster_secrets.mongodb_user_password),
-            mongodb_admin_password=plain(cluster_secrets.mongodb_admin_password),
-            stream_data_password=plain(cluster_secrets.stream_data_password),
-        ),
-    )
 
 
 class DeployFailed(Exception):
@@ -191,13 +160,14 @@ class DeployFailed(Exception):
 class _Run:
     """The latest scheduled helm work for one release."""
 
-    kind: str  # "deploy" or "undeploy"
+    kind: str  # "deploy", "undeploy" or "scale" (workloads/scale.py)
     workload_rt_id: str
     task: asyncio.Task[None]
     dto: WorkloadDeployedDto | None = None
     cancel_reason: str | None = None
     context: dict[str, str] = field(default_factory=dict)  # log context (tenant, pool, workload, release)
     predecessors: tuple[asyncio.Task[None], ...] = ()  # earlier runs of the release this one waits for
+    behind: _Run | None = None  # the run a scale was queued behind (a newer deploy cancels that one)
 
     def cancel_once(self, reason: str) -> None:
         # Cancelling twice could interrupt helm's SIGTERM grace period and leave it running unobserved.
@@ -234,6 +204,7 @@ class WorkloadService:
         options: WorkloadOptions | None = None,
         *,
         metrics: OperatorMetrics | None = None,
+        replicas: ReplicaReader | None = None,
     ) -> None:
         self._hub = hub
         self._helm = helm
@@ -242,12 +213,11 @@ class WorkloadService:
         self._values = values_context
         self.options = options or WorkloadOptions(namespace=values_context.pool_namespace)
         self._metrics = metrics
+        self._replicas = replicas
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
         self._runs: dict[str, _Run] = {}
         self._closing = False
-        self._repo_locks: dict[str, asyncio.Lock] = {}
-        # alias -> (credentials fingerprint, monotonic time the last successful refresh started)
-        self._repo_refreshed: dict[str, tuple[str, float]] = {}
+        self._repositories = RepositoryRefresher(helm, self._slot)
         self._undelivered = UndeliveredStatuses()
         self.stats = DeployStats()
 
@@ -259,7 +229,7 @@ class WorkloadService:
         secrets = secret_values(dto, self._values) | url_passwords(dto.repository_url)
         remember_secrets(secrets)
         release = self._release_to_act_on(dto, "deploy")
-        if release is not None and self._undelivered.answers(dto):
+        if release is not None and self._undelivered.answers_deploy(dto):
             # A re-dispatch of a deploy that finished while the controller was away: its final status
             # is queued and answers this push (a second helm run would send a second final status).
             log.info(
@@ -313,6 +283,27 @@ class WorkloadService:
             workload_context(dto, release),
         )
 
+    async def on_deploy_refused(
+        self, ids: tuple[str, str], problems: tuple[str, ...], send: Callable[[], Awaitable[Delivery]]
+    ) -> None:
+        """Report a refused push's failed status through the same machinery as a deploy's (finding 8):
+        an earlier deploy of the workload is stopped first (it reports nothing after this), and a
+        re-dispatch of the same refused push is answered by the status still queued."""
+        content = refusal_content(problems)
+        if self._closing or self._undelivered.answers(ids, content, redispatch=False):
+            return  # shutting down (the workload stays Pending), or answered by the queued refusal
+        self._undelivered.forget(*ids)
+
+        async def report() -> None:
+            self._undelivered.remember(ids, content, await send())
+
+        try:
+            release = release_name(*ids)
+        except NamingError:
+            await report()  # ids that name no release: no deploy of this workload can be running
+            return
+        self._schedule(release, "deploy", ids[1], report, log_context(tenant=ids[0], workload=ids[1]))
+
     def _release_to_act_on(
         self, dto: WorkloadDeployedDto | WorkloadUndeployedDto, action: str
     ) -> str | NamingError | None:
@@ -333,6 +324,10 @@ class WorkloadService:
             )
             return exc
 
+    async def connection_opened(self) -> None:
+        """A (re)connect: statuses delivered on the previous connection answer no re-dispatch now."""
+        self._undelivered.connection_opened()
+
     async def shutdown(self) -> None:
         """Cancel every run (SIGTERM to helm) and wait until all have stopped; later pushes are ignored."""
         self._closing = True
@@ -351,6 +346,21 @@ class WorkloadService:
     def busy_releases(self) -> list[str]:
         return sorted(self._runs)
 
+    def schedule_scale(
+        self, release: str, workload_rt_id: str, work: Callable[[], Awaitable[None]], context: dict[str, str]
+    ) -> bool:
+        """Queue a scale behind every run of ``release`` (workloads/scale.py); False while shutting down."""
+        if self._closing:
+            return False
+        self._schedule(release, "scale", workload_rt_id, work, context)
+        return True
+
+    def namespace_for(self, workload_type: int) -> str:
+        """The namespace a workload's release lives in: adapter pools go to the platform namespace."""
+        if workload_type == WorkloadType.ADAPTER_POOL and self.options.platform_namespace:
+            return self.options.platform_namespace
+        return self.options.namespace
+
     # -- scheduling -----------------------------------------------------------------------------------
 
     def _schedule(
@@ -363,18 +373,24 @@ class WorkloadService:
         dto: WorkloadDeployedDto | None = None,
     ) -> None:
         previous = self._runs.get(release)
-        if previous is not None and previous.kind == "undeploy":
+        # A scale cancels nothing and is never cancelled by a newer run: its ack is awaited.
+        superseded = _last_helm_run(previous) if kind != "scale" else None
+        if superseded is not None and superseded.kind == "undeploy":
             # Never cancelled: a killed `helm uninstall` leaves the release `uninstalling`, which no
             # later deploy can install over. The newer run waits for it (as a predecessor, below).
-            if not previous.task.done():
+            if not superseded.task.done():
                 log.info("release %s: %s waits for the running undeploy", release, kind, extra=context)
-        elif previous is not None:
+        elif superseded is not None:
             reason = "superseded by a newer deploy" if kind == "deploy" else "cancelled by an undeploy"
-            if not previous.task.done():
+            if not superseded.task.done():
                 log.info(
-                    "release %s: %s %s; stopping it", release, previous.kind, reason, extra=previous.context
+                    "release %s: %s %s; stopping it",
+                    release,
+                    superseded.kind,
+                    reason,
+                    extra=superseded.context,
                 )
-            previous.cancel_once(reason)
+            superseded.cancel_once(reason)
 
         # Every earlier run still going, not just the latest: a queued run cancelled before its
         # predecessor's helm has stopped ends at once, and its successor must still wait for that helm.
@@ -389,11 +405,14 @@ class WorkloadService:
 
         task = asyncio.create_task(after_previous(), name=f"{kind}-{release}")
         run = _Run(kind, workload_rt_id, task, dto, context=context, predecessors=predecessors)
+        if kind == "scale" and previous is not None and not previous.task.done():
+            run.behind = previous
         self._runs[release] = run
 
         def forget(_: asyncio.Task[None]) -> None:
             if self._runs.get(release) is run:
                 del self._runs[release]
+            run.behind = None
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s of release %s crashed", kind, release, exc_info=task.exception(), extra=context)
 
@@ -434,12 +453,13 @@ class WorkloadService:
             dto.workload_rt_id,
             dto.workload_name,
             release,
-            self.options.namespace,
+            self.namespace_for(dto.workload_type),
             redact(source.chart_ref),
             version or "(newest)",
             extra=context,
         )
         try:
+            await self._prepare_repository(source, dto)  # takes a slot only while helm runs
             async with self._slot():
                 message = await self._deploy_release(dto, release, source, version, rendered, secrets)
         except asyncio.CancelledError:
@@ -490,8 +510,7 @@ class WorkloadService:
         rendered: RenderedValues,
         secrets: frozenset[str],
     ) -> str:
-        namespace = self.options.namespace
-        await self._prepare_repository(source, dto)
+        namespace = self.namespace_for(dto.workload_type)
         with values_files(rendered) as files:
             recovery = await recover_pending_release(
                 self._helm, release, namespace, timeout_seconds=self.options.timeout_seconds
@@ -514,6 +533,7 @@ class WorkloadService:
                 chart_version=version,
                 labels=release_labels(dto),
                 secrets=secrets,
+                set_values=await self._replica_pin(dto, release, namespace),
             )
             if self.options.dry_run:
                 await self._upgrade(upgrade, dry_run=True)
@@ -526,40 +546,29 @@ class WorkloadService:
                 # helm rolled the release back (or was stopped): its pods read the Secret as it was.
                 await self._restore_secret(dto, release, rendered.secret_name, before)
                 raise
-        return await self._success_message(release, source.chart_name, version)
+        return await self._success_message(release, namespace, source.chart_name, version)
+
+    async def _replica_pin(self, dto: WorkloadDeployedDto, release: str, namespace: str) -> dict[str, str]:
+        """``--set replicaCount=<live>`` on helm 4 (workloads/replicas.py); hibernation is in the values."""
+        if dto.hibernated or self._replicas is None or (await self._helm.version()).major < 4:
+            return {}
+        live = await self._replicas.live_replicas(namespace, release)
+        pin = replica_pin(live, hibernated=False, server_side_apply=True)
+        if pin is None:
+            return {}
+        log.info("release %s: replicaCount pinned to the live count %d", release, pin)
+        return {REPLICA_COUNT_KEY: str(pin)}
 
     async def _prepare_repository(self, source: ChartSource, dto: WorkloadDeployedDto) -> None:
         username = dto.repository_username or source.url_username
         password = dto.repository_password or source.url_password
-        if source.kind is RepositoryKind.OCI:
-            if username and password and source.registry_host:
-                await self._helm.registry_login(source.registry_host, username, password)
-            return
-        alias = source.alias
-        assert alias is not None
-        fingerprint = _fingerprint(source.repository_url, username, password)
-        requested = time.monotonic()
-        lock = self._repo_locks.setdefault(alias, asyncio.Lock())
-        async with lock:
-            # Another deploy refreshed this repository after we asked: its index is fresh enough.
-            known = self._repo_refreshed.get(alias)
-            if known is not None and known[0] == fingerprint and known[1] >= requested:
-                return
-            refresh_started = time.monotonic()
-            try:
-                # `repo add` rewrites repositories.yaml in place, and a helm of another deploy reading it
-                # at that moment finds no entry ("repo … not found"). Once the entry is there with these
-                # credentials, `repo update` (which replaces only the index file, atomically) suffices.
-                if known is None or known[0] != fingerprint:
-                    await self._helm.repo_add(alias, source.repository_url, username, password)
-                await self._helm.repo_update(alias)
-            except HelmError as exc:
-                self._repo_refreshed.pop(alias, None)
-                raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
-            self._repo_refreshed[alias] = (fingerprint, refresh_started)
+        try:
+            await self._repositories.prepare(source, username, password)
+        except HelmError as exc:
+            raise DeployFailed(str(exc)) from None  # octo-spec §4.2: names the alias, never the URL
 
     async def _reconcile_secret(self, dto: WorkloadDeployedDto, rendered: RenderedValues) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         if rendered.secret_data:
             labels = release_labels(dto)
             await self._secrets.apply(
@@ -571,17 +580,19 @@ class WorkloadService:
     async def _restore_secret(
         self, dto: WorkloadDeployedDto, release: str, name: str, before: SecretSnapshot | None
     ) -> None:
-        try:
-            await self._secrets.restore(self.options.namespace, name, before)
-        except SecretError as exc:
-            # The deploy's own failure is what the controller must see; this one goes to the log.
+        def log_failure(exc: Exception) -> None:
+            # The deploy's own outcome is what the controller must see; this one goes to the log.
             log.error(
                 "release %s: could not restore Secret %s after the failed upgrade: %s",
                 release,
                 name,
-                exc,
+                redact(str(exc)),
                 extra=workload_context(dto, release),
             )
+
+        await restore_after_failure(
+            lambda: self._secrets.restore(self.namespace_for(dto.workload_type), name, before), log_failure
+        )
 
     async def _resolve_version(
         self, dto: WorkloadDeployedDto, release: str, version: str | None
@@ -590,7 +601,9 @@ class WorkloadService:
         if version is not None or not dto.is_reconciliation:
             return version
         try:
-            releases = await self._helm.list_releases(self.options.namespace, name_filter=f"^{release}$")
+            releases = await self._helm.list_releases(
+                self.namespace_for(dto.workload_type), name_filter=f"^{release}$"
+            )
         except (HelmError, ValueError) as exc:  # best effort (ValueError: unreadable JSON); deploy goes on
             log.warning(
                 "release %s: cannot read the installed chart version (%s); using the newest", release, exc
@@ -619,6 +632,8 @@ class WorkloadService:
                 history_max=self.options.history_max,
                 labels=args.labels,
                 dry_run=dry_run,
+                set_values=args.set_values,
+                force_conflicts=self.options.force_conflicts and not dry_run,
                 secrets=args.secrets,
             )
 
@@ -657,7 +672,8 @@ class WorkloadService:
                 try:
                     helm_task.result()
                 except HelmError as exc:
-                    raise DeployFailed(self._with_diagnostics(str(exc), watcher.snapshot(), args)) from None
+                    message = explain_field_conflict(str(exc))
+                    raise DeployFailed(self._with_diagnostics(message, watcher.snapshot(), args)) from None
                 return
             # Explain with what is wrong now, before helm's rollback deletes the failing pods.
             fatal = watcher.fatal_signals()[:3]
@@ -690,9 +706,11 @@ class WorkloadService:
     def _with_diagnostics(self, head: str, snapshot: str, args: _UpgradeArgs) -> str:
         return with_diagnostics(head, snapshot, limit=self.options.status_limit, secrets=args.secrets)
 
-    async def _success_message(self, release: str, chart_name: str, version: str | None) -> str:
+    async def _success_message(
+        self, release: str, namespace: str, chart_name: str, version: str | None
+    ) -> str:
         try:
-            history = await self._helm.history(release, self.options.namespace, max_revisions=1)
+            history = await self._helm.history(release, namespace, max_revisions=1)
         except (HelmError, ValueError) as exc:  # the deploy succeeded; only the message is plainer
             log.warning("release %s: cannot read the deployed revision (%s)", release, exc)
             history = []
@@ -707,7 +725,7 @@ class WorkloadService:
     # -- undeploy -------------------------------------------------------------------------------------
 
     async def _undeploy(self, dto: WorkloadUndeployedDto, release: str) -> None:
-        namespace = self.options.namespace
+        namespace = self.namespace_for(dto.workload_type)
         secret_name = release_secret_name(release)
         context = workload_context(dto, release)
         log.info("undeploying workload %s: release %s", dto.workload_rt_id, release, extra=context)
@@ -810,7 +828,7 @@ class WorkloadService:
                 status_message=message,
             ),
         )
-        self._undelivered.remember(dto, delivery)
+        self._undelivered.remember(workload_key(dto), deploy_content(dto), delivery)
 
 
 @dataclass(frozen=True)
@@ -822,6 +840,14 @@ class _UpgradeArgs:
     chart_version: str | None
     labels: dict[str, str]
     secrets: frozenset[str]
+    set_values: dict[str, str] = field(default_factory=dict)  # the replica pin (workloads/replicas.py)
+
+
+def _last_helm_run(run: _Run | None) -> _Run | None:
+    """The newest deploy or undeploy at or behind ``run``, skipping queued scales."""
+    while run is not None and run.kind == "scale":
+        run = run.behind
+    return run
 
 
 def workload_context(
@@ -865,11 +891,6 @@ async def _settle(task: asyncio.Task[None]) -> None:
         raise asyncio.CancelledError
 
 
-def _fingerprint(url: str, username: str | None, password: str | None) -> str:
-    material = "\0".join((url, username or "", password or ""))
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 def build_workload_service(
     settings: Settings,
     hub: ReportPort,
@@ -883,6 +904,7 @@ def build_workload_service(
     through the operator's ``ApiClient`` (``api``), helm pointed at the same cluster."""
     if removed := remove_orphaned_values_dirs():
         log.info("removed %d values director(ies) left by an operator process that was killed", removed)
+    from communication_operator.workloads.replicas import KubeReplicaReader
     from communication_operator.workloads.secrets import ReleaseSecrets
     from communication_operator.workloads.watcher import ReleaseWatcher
 
@@ -908,10 +930,13 @@ def build_workload_service(
         values_context_from_settings(settings),
         options,
         metrics=metrics,
+        replicas=KubeReplicaReader(api),
     )
 
 
 class PushSource(ReportPort, Protocol):
+    def on_connected(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+
     def on(
         self,
         method: Any,
@@ -920,11 +945,16 @@ class PushSource(ReportPort, Protocol):
     ) -> None: ...
 
 
-def bind_workloads_to_hub(hub: PushSource, service: WorkloadService) -> None:
+def bind_workloads_to_hub(
+    hub: PushSource, service: WorkloadService, scale: ScaleHandler | None = None
+) -> None:
     """Route the controller's workload pushes to the service, and refused ones to :mod:`.refusals`."""
     from communication_operator.contracts import ClientMethod
     from communication_operator.workloads.refusals import WorkloadPushRefusals
 
-    refusals = WorkloadPushRefusals(hub)
+    refusals = WorkloadPushRefusals(hub, service.on_deploy_refused)
+    hub.on_connected(service.connection_opened)
     hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed, refusals.deploy_refused)
     hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed, refusals.undeploy_refused)
+    if scale is not None:
+        hub.on(ClientMethod.SCALE_WORKLOAD, scale.on_scale_workload, scale.scale_refused)

@@ -51,7 +51,7 @@ from typing import Any
 
 import yaml
 
-from communication_operator.contracts import ValueOverrideDto, WorkloadDeployedDto
+from communication_operator.contracts import ValueOverrideDto, WorkloadDeployedDto, WorkloadType
 from communication_operator.workloads.naming import release_name, release_secret_name
 
 CONTEXT_FILE = "values-context.yaml"
@@ -249,7 +249,8 @@ def injected_overrides(dto: WorkloadDeployedDto, context: OperatorContext) -> li
         injected.append(_override(PATH_BROKER_PASSWORD, context.broker_password, secret=True))
     if context.root_ca_certificate:
         injected.append(_override(PATH_ROOT_CA, context.root_ca_certificate, secret=False))
-    if dto.receives_cluster_secrets:
+    # An adapter pool serves every tenant of the platform: never the cluster's data-store credentials.
+    if dto.receives_cluster_secrets and dto.workload_type is not WorkloadType.ADAPTER_POOL:
         secrets = context.cluster_secrets
         for path, value in (
             (PATH_DATABASE_USER, secrets.mongodb_user_password),

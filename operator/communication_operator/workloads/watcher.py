@@ -64,6 +64,8 @@ LatencyObserver = Callable[[float], None]
 #: Server-side watch timeout; the watch is reopened from the last resourceVersion afterwards.
 WATCH_TIMEOUT_SECONDS = 240
 RETRY_DELAY_SECONDS = 1.0
+#: Pause after a failed fail-fast deadline round before the next one (no busy loop on a persistent bug).
+DEADLINE_RETRY_SECONDS = 1.0
 #: How long start() waits for both initial lists before letting helm go anyway.
 SYNC_TIMEOUT_SECONDS = 10.0
 #: Pods deleted during the deploy whose last state the final diagnostics still show (helm's rollback
@@ -350,17 +352,29 @@ class ReleaseWatcher:
             self._on_latency(time.monotonic() - received)
 
     async def _deadlines(self) -> None:
-        """Sleep until a present signal turns fatal by persistence (or anything changes), then re-check."""
+        """Sleep until a present signal turns fatal by persistence (or anything changes), then re-check.
+
+        A round that fails is logged and retried after a pause, as :meth:`_follow` does: a silent end
+        would switch fail-fast by persistence off for the rest of the deploy."""
         while True:
-            now = self._clock()
-            deadline = self._signals.next_deadline(now)
-            timeout = None if deadline is None else max(deadline - now, 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            try:
+                await self._deadline_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("release %s: fail-fast deadline check failed; retrying", self.release)
+                await asyncio.sleep(DEADLINE_RETRY_SECONDS)
+
+    async def _deadline_round(self) -> None:
+        now = self._clock()
+        deadline = self._signals.next_deadline(now)
+        timeout = None if deadline is None else max(deadline - now, 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+        if deadline is not None and self._clock() >= deadline:
+            await self._evaluate()
             self._wake.clear()
-            if deadline is not None and self._clock() >= deadline:
-                await self._evaluate()
-                self._wake.clear()
 
 
 def _name(item: Mapping[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from communication_operator.contracts import PoolEnvironment, ValueOverrideDto, WorkloadType
+from octo_devtools.controller_sim.generations import SimulatedGeneration
 from octo_devtools.controller_sim.hub import OperatorHub
 from octo_devtools.controller_sim.state import AdminError, ControllerState, Workload, new_rt_id
 from octo_devtools.controller_sim.views import render_state
@@ -50,6 +51,7 @@ _EDITABLE: dict[str, tuple[str, type]] = {
     "receivesClusterSecrets": ("receives_cluster_secrets", bool),
     "ingressEnabled": ("ingress_enabled", bool),
     "hostname": ("hostname", str),
+    "hibernated": ("hibernated", bool),
 }
 _REQUIRED = frozenset({"name", "repositoryUrl", "chartName"})
 _EMPTY = {"chartVersion": "", "valuesYaml": ""}  # what null becomes (the rest become null)
@@ -73,12 +75,12 @@ def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = True
 
 def _enum(body: dict[str, Any], name: str, enum: type[_E]) -> _E:
     value = body.get(name)
-    names = {member.name.casefold(): member for member in enum}
+    names = {member.name.replace("_", "").casefold(): member for member in enum}
     if isinstance(value, str) and value.casefold() in names:
         return names[value.casefold()]
     if isinstance(value, int) and not isinstance(value, bool) and value in enum._value2member_map_:
         return enum(value)
-    allowed = ", ".join(m.name.title() for m in enum)
+    allowed = ", ".join(m.name.title().replace("_", "") for m in enum)
     raise _BadRequest(f"'{name}' must be one of {allowed} (or its number), got {value!r}.")
 
 
@@ -122,6 +124,7 @@ class AdminApi:
             web.post("/admin/workloads", self._guard(self.create_workload)),
             web.post("/admin/workloads/{workloadRtId}/deploy", self._guard(self.deploy_workload)),
             web.post("/admin/workloads/{workloadRtId}/undeploy", self._guard(self.undeploy_workload)),
+            web.post("/admin/workloads/{workloadRtId}/scale", self._guard(self.scale_workload)),
             web.post("/admin/tenants/{tenantId}/pre-update", self._guard(self.pre_update)),
             web.patch("/admin/workloads/{workloadRtId}", self._guard(self.update_workload)),
             web.post("/admin/push", self._guard(self.push)),
@@ -130,6 +133,7 @@ class AdminApi:
             web.get("/admin/calls", self._guard(self.get_calls)),
             web.get("/admin/completions", self._guard(self.get_completions)),
             web.post("/admin/faults", self._guard(self.fault)),
+            web.post("/admin/contract", self._guard(self.set_contract)),
         ]
 
     def _guard(self, handler: Handler) -> Handler:
@@ -193,6 +197,7 @@ class AdminApi:
                 ),
                 ingress_enabled=_field(body, "ingressEnabled", bool, required=False, default=False),
                 hostname=_field(body, "hostname", str, required=False) or None,
+                hibernated=_field(body, "hibernated", bool, required=False, default=False),
             )
         )
         logger.info("admin: created workload %s in pool %s", workload.workload_rt_id, workload.pool_rt_id)
@@ -228,6 +233,11 @@ class AdminApi:
         self._state.undeploy_workload(request.match_info["workloadRtId"])
         return web.json_response({})
 
+    async def scale_workload(self, request: web.Request) -> web.Response:
+        replicas = _field(await _json_body(request), "replicas", int)
+        self._state.scale_workload(request.match_info["workloadRtId"], replicas)
+        return web.json_response({})
+
     async def pre_update(self, request: web.Request) -> web.Response:
         self._state.pre_update_tenant(request.match_info["tenantId"])
         return web.json_response({})
@@ -259,6 +269,15 @@ class AdminApi:
 
     async def get_completions(self, request: web.Request) -> web.Response:
         return web.json_response(self._hub.completions)
+
+    async def set_contract(self, request: web.Request) -> web.Response:
+        """Switch the generation, as a controller upgrade would: open connections see it at once."""
+        contract = _field(await _json_body(request), "contract", str)
+        if contract not in ("pools", "deploymentsites"):
+            raise _BadRequest(f"'contract' must be pools or deploymentsites, got {contract!r}.")
+        self._hub.generation = SimulatedGeneration(contract)
+        logger.info("admin: the controller now speaks the %s contract", contract)
+        return web.json_response({"contract": contract})
 
     async def fault(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

@@ -91,6 +91,7 @@ class AdminClient:
         ingress_enabled: bool = False,
         hostname: str | None = None,
         workload_rt_id: str | None = None,
+        hibernated: bool = False,
     ) -> str:
         """Create a workload in a pool; returns its workloadRtId. Nothing is sent until it is deployed."""
         body: dict[str, Any] = {
@@ -109,6 +110,7 @@ class AdminClient:
             "ingressEnabled": ingress_enabled,
             "hostname": hostname,
             "workloadRtId": workload_rt_id,
+            "hibernated": hibernated,
         }
         result = await self._request("POST", "/admin/workloads", body)
         return str(result["workloadRtId"])
@@ -126,6 +128,10 @@ class AdminClient:
 
     async def undeploy_workload(self, workload_rt_id: str) -> None:
         await self._request("POST", f"/admin/workloads/{workload_rt_id}/undeploy")
+
+    async def scale_workload(self, workload_rt_id: str, replicas: int) -> None:
+        """Send ``ScaleWorkloadAsync``; the ack shows in ``state()["scaleReports"]``."""
+        await self._request("POST", f"/admin/workloads/{workload_rt_id}/scale", {"replicas": replicas})
 
     # --- broadcasts, raw pushes, faults ---------------------------------------------------------
 
@@ -151,6 +157,10 @@ class AdminClient:
         """The per-deploy record of a workload: dispatches, reports, ``finalStatuses``,
         ``progressAfterFinal`` (see ``docs/controller-simulator.md``)."""
         return list((await self.workload(workload_rt_id))["deploys"])
+
+    async def set_contract(self, contract: str) -> None:
+        """Make the simulator speak ``pools`` or ``deploymentsites`` names (a controller upgrade)."""
+        await self._request("POST", "/admin/contract", {"contract": contract})
 
     async def fault(self, kind: str) -> int:
         """Inject a fault (drop, close-error, close-reconnect, freeze, thaw, restart, reject-auth,

@@ -75,6 +75,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="append exception details to error texts (EnableDetailedErrors)",
     )
     parser.add_argument("--state-file", help="keep pools and workloads in this JSON file across restarts")
+    parser.add_argument(
+        "--contract",
+        choices=("pools", "deploymentsites"),
+        default="pools",
+        help="controller generation: pool-era or DeploymentSite-era hub names (default pools)",
+    )
+    parser.add_argument(
+        "--without-method",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="act as an older controller without this hub method, e.g. ReportWorkloadScaleStatusAsync "
+        "(repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -89,6 +103,8 @@ async def serve(args: argparse.Namespace) -> None:
         legacy_version_check=args.legacy_version_check,
         detailed_errors=args.detailed_errors,
         state_file=args.state_file,
+        missing_methods=frozenset(args.without_method),
+        contract=args.contract,
     )
     simulator = Simulator(options)
     stop = asyncio.Event()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 import secrets
@@ -21,6 +22,7 @@ from aiohttp import WSMsgType, web
 
 from communication_operator.contracts import SERVER_METHODS, ContractError, ServerMethod, decode_arguments
 from octo_devtools.controller_sim import protocol
+from octo_devtools.controller_sim.generations import SimulatedGeneration
 from octo_devtools.controller_sim.options import SimulatorOptions
 from octo_devtools.controller_sim.state import ControllerState, HubError, Push
 from octo_devtools.controller_sim.views import redact
@@ -132,6 +134,8 @@ class OperatorHub:
         self._negotiated: dict[str, _Negotiated] = {}  # keyed by the `id` the WebSocket will present
         self._ids_in_use: set[str] = set()
         self._connections: dict[str, HubConnection] = {}
+        # Pool-era or DeploymentSite-era wire names (--contract; POST /admin/contract switches it).
+        self.generation = SimulatedGeneration(options.contract)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -355,7 +359,13 @@ class OperatorHub:
             "error": None,
         }
         self.calls.append(call)
+        wire_target = target
+        target, wire_arguments = self.generation.incoming(target, message.arguments)
+        message = dataclasses.replace(message, arguments=wire_arguments)
         method = next((m for m in ServerMethod if m.casefold() == target.casefold()), None)
+        if method in self.options.missing_methods or not self.generation.serves(wire_target):
+            method = None  # an older controller build, or a name of the other generation
+        target = wire_target  # error texts name the method as the caller spelled it
         error: str | None = None
         result: Any = None
         if method is None:
@@ -386,6 +396,7 @@ class OperatorHub:
                 else:
                     error, result = self._run(connection_id, method, target, arguments)
         call["error"] = error
+        result = self.generation.result(result)
         logger.info(
             "connection %s invoked %s: %s", connection_id, call["method"], "ok" if error is None else error
         )
@@ -409,7 +420,7 @@ class OperatorHub:
 
     def deliver(self, pushes: list[Push]) -> None:
         for push in pushes:
-            record = protocol.invocation(push.target, push.arguments)
+            record = protocol.invocation(*self.generation.push(push.target, push.arguments))
             for connection_id in push.connection_ids:
                 connection = self._connections.get(connection_id)
                 if connection is not None:

@@ -26,6 +26,10 @@ class SimulatorOptions:
     detailed_errors: bool = False
     # JSON file that keeps pools and workloads across process restarts (like the controller's database).
     state_file: str | None = None
+    # Server methods this controller build lacks (an older controller): answered "Method does not exist".
+    missing_methods: frozenset[str] = frozenset()
+    # "pools" (CommunicationPool era) or "deploymentsites" (DeploymentSite era wire names).
+    contract: str = "pools"
 
     def __post_init__(self) -> None:
         for name in ("ping_interval", "client_timeout", "handshake_timeout", "negotiate_timeout"):

@@ -21,6 +21,7 @@ from communication_operator.contracts import (
     DeploymentState,
     OperatorDeployedPoolReportDto,
     PoolEnvironment,
+    ScaleWorkloadDto,
     ServerMethod,
     ValueOverrideDto,
     WorkloadDeployedDto,
@@ -92,6 +93,7 @@ class Workload:
     receives_cluster_secrets: bool = False
     ingress_enabled: bool = False
     hostname: str | None = None
+    hibernated: bool = False
     deployment_state: DeploymentState = DeploymentState.UNDEPLOYED
     status_message: str | None = None
     progress: list[str] = field(default_factory=list)
@@ -119,6 +121,7 @@ class Workload:
             receives_cluster_secrets=self.receives_cluster_secrets,
             ingress_enabled=self.ingress_enabled,
             hostname=self.hostname,
+            hibernated=self.hibernated,
         )
 
     def undeployed_dto(self) -> WorkloadUndeployedDto:
@@ -184,17 +187,21 @@ class ControllerState:
     def _owners(self, key: PoolKey) -> tuple[str, ...]:
         return tuple(c.connection_id for c in self.connections.values() if key in c.pools)
 
-    def _route_workload_event(self, workload: Workload, target: ClientMethod, arguments: list[Any]) -> None:
-        """Workload events reach only the pool's registered connections; otherwise they wait per pool."""
+    def _route_workload_event(
+        self, workload: Workload, target: ClientMethod, arguments: list[Any], queue_key: str | None = None
+    ) -> None:
+        """Workload events reach only the pool's registered connections; otherwise they wait per pool
+        (last wins per key: the workload rtId, or ``<rtId>::scale`` for scales)."""
         owners = self._owners(workload.pool_key)
         if target == ClientMethod.WORKLOAD_DEPLOYED:
             workload.deploys.dispatched(Dispatch.SENT if owners else Dispatch.QUEUED)
         if owners:
             self._outbox.append(Push(owners, target, arguments))
             return
+        key = queue_key or workload.workload_rt_id
         queue = self.queued.setdefault(workload.pool_key, {})
-        queue.pop(workload.workload_rt_id, None)  # re-insert so the latest event is also the last in order
-        queue[workload.workload_rt_id] = (target, arguments)
+        queue.pop(key, None)  # re-insert so the latest event is also the last in order
+        queue[key] = (target, arguments)
 
     def _connection(self, connection_id: str) -> OperatorConnection:
         return self.connections.setdefault(connection_id, OperatorConnection(connection_id))
@@ -494,6 +501,21 @@ class ControllerState:
         workload.status_message = None
         self._route_workload_event(
             workload, ClientMethod.WORKLOAD_UNDEPLOYED, [workload.undeployed_dto().to_wire()]
+        )
+
+    def scale_workload(self, workload_rt_id: str, replicas: int) -> None:
+        """``ScaleWorkloadAsync`` (0 hibernates, 1 wakes); the ack lands in ``scale_reports``."""
+        workload = self.workload(workload_rt_id)
+        dto = ScaleWorkloadDto(
+            tenant_id=workload.tenant_id,
+            pool_rt_id=workload.pool_rt_id,
+            workload_rt_id=workload.workload_rt_id,
+            workload_name=workload.name,
+            workload_type=workload.workload_type,
+            replicas=replicas,
+        )
+        self._route_workload_event(
+            workload, ClientMethod.SCALE_WORKLOAD, [dto.to_wire()], f"{workload.workload_rt_id}::scale"
         )
 
     def pre_update_tenant(self, tenant_id: str) -> None:

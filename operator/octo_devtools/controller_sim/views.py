@@ -12,7 +12,7 @@ REDACTED = "***"
 
 def enum_name(value: IntEnum) -> str:
     """``CommunicationState.ONLINE`` → ``"Online"``, as the C# enum member is spelled."""
-    return value.name.title()
+    return "".join(part.title() for part in value.name.split("_"))  # ADAPTER_POOL → "AdapterPool"
 
 
 def render_pool(pool: Pool) -> dict[str, Any]:

@@ -82,8 +82,8 @@ async def test_invalid_workload_pushes_get_one_failed_status_each_and_are_never_
     }
     for rt_id in invalid:
         await controller_sim.admin.push("WorkloadDeployedAsync", [workload_push(pool, rt_id)])
-    # A newer controller's AdapterPool workload (type 2): refused naming the type, not left Pending.
-    newer_type = workload_push(pool, adapter_pool, workloadType=2)
+    # A workload type newer than this operator (3): refused naming the type, not left Pending.
+    newer_type = workload_push(pool, adapter_pool, workloadType=3)
     await controller_sim.admin.push("WorkloadDeployedAsync", [newer_type])
     await controller_sim.admin.push(
         "WorkloadUndeployedAsync", [{"tenantId": TENANT, "poolRtId": pool, "workloadRtId": "../../etc"}]
@@ -104,10 +104,7 @@ async def test_invalid_workload_pushes_get_one_failed_status_each_and_are_never_
         assert problem in status["statusMessage"]
     (status,) = answered[adapter_pool]
     assert status["success"] is False
-    assert (
-        "workloadType': 2 (AdapterPool) is not a workload type this operator deploys"
-        in (status["statusMessage"])
-    )
+    assert "workloadType': 3 is not a workload type this operator deploys" in (status["statusMessage"])
     workload = await controller_sim.admin.workload(adapter_pool)
     assert workload["deploymentState"] == "Error"
     listed = await kube_cluster.helm_async(

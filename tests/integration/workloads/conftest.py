@@ -25,10 +25,12 @@ from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
+from communication_operator.workloads.replicas import KubeReplicaReader
+from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import FailFastPolicy
-from communication_operator.workloads.values import OperatorContext
+from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
@@ -60,6 +62,7 @@ class Deployer:
     repo: ChartRepo
     api: client.ApiClient
     watchers: list[ReleaseWatcher] = field(default_factory=list)
+    scaler: ScaleHandler | None = None
 
     async def create(self, name: str = "web", **fields: Any) -> str:
         fields.setdefault("repository_url", self.repo.url)
@@ -150,6 +153,9 @@ async def deployer(
         policy: FailFastPolicy = TEST_POLICY,
         max_concurrent: int = 4,
         metrics: OperatorMetrics | None = None,
+        platform_namespace: str = "",
+        cluster_secrets: ClusterSecrets | None = None,
+        force_conflicts: bool = False,
         sim: Any = None,
         **options: Any,
     ) -> Deployer:
@@ -185,15 +191,23 @@ async def deployer(
             helm_cli,
             ReleaseSecrets(kube_api),
             watcher,
-            OperatorContext(pool_namespace=namespace, broker_password=BROKER_PASSWORD, instance_prefix="it"),
+            OperatorContext(
+                pool_namespace=namespace,
+                broker_password=BROKER_PASSWORD,
+                instance_prefix="it",
+                cluster_secrets=cluster_secrets or ClusterSecrets(),
+            ),
             WorkloadOptions(
                 namespace=namespace,
+                platform_namespace=platform_namespace,
+                force_conflicts=force_conflicts,
                 timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
                 history_max=3,
                 max_concurrent=max_concurrent,
                 fail_fast=policy,
             ),
             metrics=metrics,
+            replicas=KubeReplicaReader(kube_api),
         )
 
         async def register() -> None:
@@ -203,6 +217,8 @@ async def deployer(
         hub.on_connected(register)
         hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
         hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+        scaler = ScaleHandler(service, hub, KubeReplicaPatcher(kube_api), metrics=metrics)
+        hub.on(ClientMethod.SCALE_WORKLOAD, scaler.on_scale_workload)
         await hub.start()
         await hub.wait_connected(10)
         made_deployer = Deployer(
@@ -217,6 +233,7 @@ async def deployer(
             chart_repo,
             kube_api,
             watchers,
+            scaler,
         )
         made.append(made_deployer)
         return made_deployer

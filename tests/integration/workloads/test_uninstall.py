@@ -181,3 +181,38 @@ async def test_the_release_secret_is_deleted_even_when_helm_uninstall_fails(
     with pytest.raises(client.ApiException) as gone:
         await client.CoreV1Api(d.api).read_namespaced_secret(name, d.namespace)
     assert gone.value.status == 404
+
+
+async def test_a_hung_uninstall_is_stopped_by_the_watchdog_and_the_next_deploy_recovers(
+    deployer: DeployerFactory, fake_kubelet: FakeKubelet, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review finding 12: a real helm uninstall held forever by its pre-delete hook. The watchdog (here
+    # 8 s instead of 360 s) stops it; the undeploy ends, the release is left `uninstalling`, and the next
+    # deploy finishes it.
+    fake_kubelet.add_rule("example.invalid/pre-delete*", "ready")  # a hook that never completes
+    d = await deployer()
+    workload = await deployed_with_hook(d)
+    release = d.release(workload)
+    d.helm.operation_deadline = 8.0
+
+    await d.sim.admin.undeploy_workload(workload)
+    await wait_uninstalling(d, release)
+
+    async def undeploy_given_up() -> str | None:
+        messages = [record.getMessage() for record in caplog.records]
+        return next((m for m in messages if m.startswith("undeploy of workload") and "failed" in m), None)
+
+    failure = await eventually(undeploy_given_up, timeout=60, what="the watchdog to stop helm uninstall")
+    assert "no result after 8 s; stopped by the operator" in failure
+    assert d.service.busy_releases() == []
+    assert await newest_status(d, release) == "uninstalling"
+
+    d.helm.operation_deadline = 360.0
+    fake_kubelet.clear_rules()
+    fake_kubelet.add_rule("example.invalid/pre-delete*", "run-to-completion", run_seconds=0.5)
+    await d.sim.admin.deploy_workload(workload)
+    await eventually(lambda: _count(statuses(d, workload), 2), timeout=90, what="the second deploy's status")
+
+    second = (await statuses(d, workload))[1]
+    assert second.startswith("Deployed"), second
+    assert await newest_status(d, release) == "deployed"

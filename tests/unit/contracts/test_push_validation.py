@@ -89,22 +89,22 @@ def test_tenant_ids_are_checked(tenant: Any, expected: str) -> None:
 
 
 def test_a_refusal_carries_the_ids_it_could_read() -> None:
-    failure = refusal("WorkloadDeployedAsync", push(workloadRtId="ABC", workloadType=2))
+    failure = refusal("WorkloadDeployedAsync", push(workloadRtId="ABC", workloadType=3))
     assert failure.ids == PushIds(TENANT, POOL, "ABC", "Mesh Adapter")
     assert failure.ids.readable
     assert failure.problems == (
         "workloadRtId 'ABC' is not a runtime id (24 lowercase hexadecimal characters)",
-        "field 'workloadType': 2 (AdapterPool) is not a workload type this operator deploys "
-        "(supported: 0 Adapter, 1 Application)",
+        "field 'workloadType': 3 is not a workload type this operator deploys "
+        "(supported: 0 Adapter, 1 Application, 2 AdapterPool)",
     )
 
 
-def test_the_newer_adapter_pool_type_is_refused_naming_the_type() -> None:
-    failure = refusal("WorkloadDeployedAsync", push(workloadType=2))
+def test_a_type_newer_than_adapter_pool_is_refused_naming_the_type() -> None:
+    failure = refusal("WorkloadDeployedAsync", push(workloadType=3))
     assert failure.ids.readable
     assert failure.problems == (
-        "field 'workloadType': 2 (AdapterPool) is not a workload type this operator deploys "
-        "(supported: 0 Adapter, 1 Application)",
+        "field 'workloadType': 3 is not a workload type this operator deploys "
+        "(supported: 0 Adapter, 1 Application, 2 AdapterPool)",
     )
 
 

@@ -61,7 +61,7 @@ def wired(metrics: OperatorMetrics | None = None) -> tuple[PushDispatcher, Recor
         ({"workloadRtId": WORKLOAD.upper()}, "workloadRtId '65F0C0FFEE0000000000BBBB' is not a runtime id"),
         ({"workloadRtId": WORKLOAD[:23]}, "is not a runtime id (24 lowercase hexadecimal characters)"),
         ({"workloadRtId": "../../etc"}, "workloadRtId '../../etc' is not a runtime id"),
-        ({"workloadType": 2}, "field 'workloadType': 2 (AdapterPool) is not a workload type"),
+        ({"workloadType": 3}, "field 'workloadType': 3 is not a workload type"),
         ({"tenantId": "a" * 129}, "tenantId is longer than 128 characters"),
     ],
 )

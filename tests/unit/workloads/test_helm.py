@@ -75,7 +75,7 @@ async def test_upgrade_flags_follow_the_installed_helm_major_version(
 
     (call,) = fake_helm.calls("upgrade")
     assert call.argv == [
-        "upgrade", "--install", "rel", "octo-abc/web", "--namespace", "octo", "--version", "0.1.0",
+        "upgrade", "--install", "rel", "octo-abc/web", "--version", "0.1.0", "--namespace", "octo",
         *expected, "--timeout", "42s", "--history-max", "3", "--labels", "a=1,b=2", "-f", str(values),
     ]  # fmt: skip
 

@@ -71,6 +71,7 @@ async def test_a_redispatch_after_the_status_was_delivered_runs_again(harness: H
     await harness.deploy(chart_version="0.1.0")
     await harness.settle()
     hub_of(harness).deliver_all()  # delivered on an earlier connection; the controller may have lost it
+    await harness.service.connection_opened()
 
     await harness.deploy(chart_version="0.1.0", is_reconciliation=True)
     await harness.settle()
