@@ -7,10 +7,8 @@ steps ran returned at once on that retry: the hub was never started and nothing 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import sys
 import urllib.request
 
 import pytest
@@ -21,6 +19,7 @@ from communication_operator.settings import HealthSettings, MetricsSettings, Set
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
 from octo_devtools.testing.waiting import eventually
+from tests.integration.operator_cli import operator_cli_env, start_operator_cli
 
 pytestmark = pytest.mark.cluster
 
@@ -77,21 +76,10 @@ async def test_the_operator_process_recovers_from_an_occupied_metrics_port(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         health_port = int(probe.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
-    env.update(
-        {
-            "OPERATOR__COMMUNICATIONCONTROLLERURI": controller_sim.base_url,
-            "OPERATOR__WATCHNAMESPACE": namespace,
-            "OPERATOR__POOLNAMESPACE": namespace,
-            "OPERATOR__METRICS__PORT": str(metrics_port),
-            "OPERATOR__HEALTH__PORT": str(health_port),
-            "OPERATOR__LOG__FORMAT": "text",
-        }
+    env = operator_cli_env(
+        controller_sim.base_url, namespace, METRICS__PORT=str(metrics_port), HEALTH__PORT=str(health_port)
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "communication_operator.cli", "run", f"--kubeconfig={kube_cluster.kubeconfig}",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process = await start_operator_cli(kube_cluster.kubeconfig, env)
     assert process.stdout is not None
     lines: list[str] = []
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
-import sys
 from typing import Any
 
 import aiohttp
@@ -19,6 +17,7 @@ from communication_operator.contracts import ServerMethod
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
 from octo_devtools.testing.waiting import eventually
+from tests.integration.operator_cli import operator_cli_env, start_operator_cli
 from tests.integration.pools.conftest import (  # noqa: F401 - fixtures used by name
     OperatorFactory,
     Pools,
@@ -135,27 +134,10 @@ async def test_a_report_utf8_cannot_carry_no_longer_stops_the_operators_reports(
 ) -> None:
     # The operator as a process (`communication-operator run`), with its /healthz.
     health_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
-    env.update(
-        {
-            "OPERATOR__COMMUNICATIONCONTROLLERURI": controller_sim.base_url,
-            "OPERATOR__WATCHNAMESPACE": pools.namespace,
-            "OPERATOR__POOLNAMESPACE": pools.namespace,
-            "OPERATOR__HEALTH__PORT": str(health_port),
-            "OPERATOR__METRICS__PORT": "0",
-            "OPERATOR__LOG__FORMAT": "text",
-        }
+    env = operator_cli_env(
+        controller_sim.base_url, pools.namespace, HEALTH__PORT=str(health_port), METRICS__PORT="0"
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "communication_operator.cli",
-        "run",
-        f"--kubeconfig={kube_cluster.kubeconfig}",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_operator_cli(kube_cluster.kubeconfig, env)
     assert process.stdout is not None
     output_task = asyncio.create_task(process.stdout.read())
     try:

@@ -4,10 +4,8 @@ exits cleanly without unregistering (the controller shows the pool Offline, not 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import sys
 
 import aiohttp
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
 from octo_devtools.testing.waiting import eventually
+from tests.integration.operator_cli import operator_cli_env, start_operator_cli
 from tests.integration.pools.conftest import Pools
 
 pytestmark = pytest.mark.cluster
@@ -31,26 +30,8 @@ async def test_run_registers_serves_healthz_and_stops_on_sigterm_without_unregis
 ) -> None:
     rt_id = await controller_sim.admin.create_pool("acme", "site", "Edge")
     health_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
-    env.update(
-        {
-            "OPERATOR__COMMUNICATIONCONTROLLERURI": controller_sim.base_url,
-            "OPERATOR__WATCHNAMESPACE": pools.namespace,
-            "OPERATOR__POOLNAMESPACE": pools.namespace,
-            "OPERATOR__HEALTH__PORT": str(health_port),
-            "OPERATOR__LOG__FORMAT": "text",
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "communication_operator.cli",
-        "run",
-        f"--kubeconfig={kube_cluster.kubeconfig}",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    env = operator_cli_env(controller_sim.base_url, pools.namespace, HEALTH__PORT=str(health_port))
+    process = await start_operator_cli(kube_cluster.kubeconfig, env)
     assert process.stdout is not None
     output_task = asyncio.create_task(process.stdout.read())  # keep the pipe drained
     try:
