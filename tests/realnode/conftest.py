@@ -14,18 +14,11 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
-from communication_operator.contracts import ClientMethod, ServerMethod
-from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
-from communication_operator.workloads.helm import HelmCli
-from communication_operator.workloads.secrets import ReleaseSecrets
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
 from communication_operator.workloads.signals import FailFastPolicy
-from communication_operator.workloads.values import OperatorContext
-from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
-from tests.integration.workloads.conftest import BROKER_PASSWORD, TENANT, Deployer, _releases
+from tests.integration.workloads.conftest import Deployer, build_deployer, close_deployers
 
 #: Real pods take real time: helm gets a minute (fail-fast must beat it clearly).
 NODE_HELM_TIMEOUT = 60.0
@@ -61,82 +54,25 @@ async def node_deployer(
         metrics: OperatorMetrics | None = None,
         timeout_seconds: float = NODE_HELM_TIMEOUT,
     ) -> Deployer:
-        pool_rt_id = await controller_sim.admin.create_pool(TENANT, f"node-{len(made)}", "Edge")
-        homes = tmp_path / f"helm-home-{len(made)}"
-        env = {
-            **real_node_cluster.env,
-            "HELM_CACHE_HOME": str(homes / "cache"),
-            "HELM_CONFIG_HOME": str(homes / "config"),
-            "HELM_DATA_HOME": str(homes / "data"),
-        }
-        helm_cli = HelmCli(binary=str(real_node_cluster.helm), env=env, kill_grace=10.0)
-        hub = HubConnection(
-            HubOptions(url=controller_sim.base_url, keepalive_interval=0.5, server_timeout=3.0)
-        )
-        watchers: list[ReleaseWatcher] = []
-
-        def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
-            created = ReleaseWatcher(
-                node_api,
-                ns,
-                release,
-                sink,
-                policy=policy,
-                secrets=secrets,
-                on_latency=metrics.observe_signal_to_report if metrics is not None else None,
-            )
-            watchers.append(created)
-            return created
-
-        service = WorkloadService(
-            hub,
-            helm_cli,
-            ReleaseSecrets(node_api),
-            watcher,
-            OperatorContext(
-                pool_namespace=node_namespace, broker_password=BROKER_PASSWORD, instance_prefix="it"
-            ),
-            WorkloadOptions(
-                namespace=node_namespace,
-                timeout_seconds=timeout_seconds,
-                history_max=3,
-                max_concurrent=max_concurrent,
-                fail_fast=policy,
-            ),
+        made_deployer = await build_deployer(
+            sim=controller_sim,
+            pool_name=f"node-{len(made)}",
+            cluster_env=real_node_cluster.env,
+            binary=real_node_cluster.helm,
+            api=node_api,
+            namespace=node_namespace,
+            chart_repo=chart_repo,
+            helm_home=tmp_path / f"helm-home-{len(made)}",
+            policy=policy,
+            max_concurrent=max_concurrent,
             metrics=metrics,
-        )
-
-        async def register() -> None:
-            await hub.invoke(ServerMethod.REGISTER_OPERATOR, False)
-            await hub.invoke(ServerMethod.REGISTER_POOL, TENANT, pool_rt_id)
-
-        hub.on_connected(register)
-        hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
-        hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
-        await hub.start()
-        await hub.wait_connected(10)
-        made_deployer = Deployer(
-            controller_sim,
-            hub,
-            service,
-            helm_cli,
-            env,
-            real_node_cluster.helm,
-            node_namespace,
-            pool_rt_id,
-            chart_repo,
-            node_api,
-            watchers,
+            timeout_seconds=timeout_seconds,
         )
         made.append(made_deployer)
         return made_deployer
 
     yield make
-    for item in made:
-        await item.service.shutdown()
-        await item.hub.stop(drain_timeout=2.0)
-        for release in await _releases(item):
-            await item.helm_cmd("uninstall", release, "-n", node_namespace, "--no-hooks")
+    await close_deployers(made)
 
 
 def values_for_testapp(*args: str, **resources: dict[str, str]) -> str:

@@ -159,91 +159,121 @@ async def deployer(
         sim: Any = None,
         **options: Any,
     ) -> Deployer:
-        sim = sim or controller_sim  # or a SimulatorProcess (same admin API), for kill -9 scenarios
-        pool_rt_id = await sim.admin.create_pool(TENANT, f"site-{len(made)}", "Edge")
-        binary = Path(getattr(kube_cluster, "helm3" if helm == "helm3" else "helm"))
-        homes = tmp_path / f"helm-home-{len(made)}"
-        env = {
-            **kube_cluster.env,
-            "HELM_CACHE_HOME": str(homes / "cache"),
-            "HELM_CONFIG_HOME": str(homes / "config"),
-            "HELM_DATA_HOME": str(homes / "data"),
-        }
-        helm_cli = HelmCli(binary=str(binary), env=env, kill_grace=10.0)
-        hub = HubConnection(HubOptions(url=sim.base_url, keepalive_interval=0.5, server_timeout=3.0))
-        watchers: list[ReleaseWatcher] = []
-
-        def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
-            created = ReleaseWatcher(
-                kube_api,
-                ns,
-                release,
-                sink,
-                policy=policy,
-                secrets=secrets,
-                on_latency=metrics.observe_signal_to_report if metrics is not None else None,
-            )
-            watchers.append(created)
-            return created
-
-        service = WorkloadService(
-            hub,
-            helm_cli,
-            ReleaseSecrets(kube_api),
-            watcher,
-            OperatorContext(
-                pool_namespace=namespace,
-                broker_password=BROKER_PASSWORD,
-                instance_prefix="it",
-                cluster_secrets=cluster_secrets or ClusterSecrets(),
-            ),
-            WorkloadOptions(
-                namespace=namespace,
-                platform_namespace=platform_namespace,
-                force_conflicts=force_conflicts,
-                timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
-                history_max=3,
-                max_concurrent=max_concurrent,
-                fail_fast=policy,
-            ),
+        made_deployer = await build_deployer(
+            sim=sim or controller_sim,  # or a SimulatorProcess (same admin API), for kill -9 scenarios
+            pool_name=f"site-{len(made)}",
+            cluster_env=kube_cluster.env,
+            binary=Path(getattr(kube_cluster, "helm3" if helm == "helm3" else "helm")),
+            api=kube_api,
+            namespace=namespace,
+            chart_repo=chart_repo,
+            helm_home=tmp_path / f"helm-home-{len(made)}",
+            policy=policy,
+            max_concurrent=max_concurrent,
             metrics=metrics,
-            replicas=KubeReplicaReader(kube_api),
-        )
-
-        async def register() -> None:
-            await hub.invoke(ServerMethod.REGISTER_OPERATOR, False)
-            await hub.invoke(ServerMethod.REGISTER_POOL, TENANT, pool_rt_id)
-
-        hub.on_connected(register)
-        hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
-        hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
-        scaler = ScaleHandler(service, hub, KubeReplicaPatcher(kube_api), metrics=metrics)
-        hub.on(ClientMethod.SCALE_WORKLOAD, scaler.on_scale_workload)
-        await hub.start()
-        await hub.wait_connected(10)
-        made_deployer = Deployer(
-            sim,
-            hub,
-            service,
-            helm_cli,
-            env,
-            binary,
-            namespace,
-            pool_rt_id,
-            chart_repo,
-            kube_api,
-            watchers,
-            scaler,
+            timeout_seconds=options.pop("timeout_seconds", HELM_TIMEOUT),
+            platform_namespace=platform_namespace,
+            cluster_secrets=cluster_secrets,
+            force_conflicts=force_conflicts,
         )
         made.append(made_deployer)
         return made_deployer
 
     yield make
+    await close_deployers(made)
+
+
+async def build_deployer(
+    *,
+    sim: Any,
+    pool_name: str,
+    cluster_env: dict[str, str],
+    binary: Path,
+    api: client.ApiClient,
+    namespace: str,
+    chart_repo: ChartRepo,
+    helm_home: Path,
+    policy: FailFastPolicy,
+    max_concurrent: int,
+    metrics: OperatorMetrics | None,
+    timeout_seconds: float,
+    platform_namespace: str = "",
+    cluster_secrets: ClusterSecrets | None = None,
+    force_conflicts: bool = False,
+) -> Deployer:
+    """The operator's workload wiring (hub client → WorkloadService and scale handler → real helm) for
+    one Edge pool of ``sim``, connected and registered; shared by this suite and tests/realnode."""
+    pool_rt_id = await sim.admin.create_pool(TENANT, pool_name, "Edge")
+    env = {
+        **cluster_env,
+        "HELM_CACHE_HOME": str(helm_home / "cache"),
+        "HELM_CONFIG_HOME": str(helm_home / "config"),
+        "HELM_DATA_HOME": str(helm_home / "data"),
+    }
+    helm_cli = HelmCli(binary=str(binary), env=env, kill_grace=10.0)
+    hub = HubConnection(HubOptions(url=sim.base_url, keepalive_interval=0.5, server_timeout=3.0))
+    watchers: list[ReleaseWatcher] = []
+
+    def watcher(release: str, ns: str, sink: ProgressSink, secrets: Any) -> ReleaseWatcher:
+        created = ReleaseWatcher(
+            api,
+            ns,
+            release,
+            sink,
+            policy=policy,
+            secrets=secrets,
+            on_latency=metrics.observe_signal_to_report if metrics is not None else None,
+        )
+        watchers.append(created)
+        return created
+
+    service = WorkloadService(
+        hub,
+        helm_cli,
+        ReleaseSecrets(api),
+        watcher,
+        OperatorContext(
+            pool_namespace=namespace,
+            broker_password=BROKER_PASSWORD,
+            instance_prefix="it",
+            cluster_secrets=cluster_secrets or ClusterSecrets(),
+        ),
+        WorkloadOptions(
+            namespace=namespace,
+            platform_namespace=platform_namespace,
+            force_conflicts=force_conflicts,
+            timeout_seconds=timeout_seconds,
+            history_max=3,
+            max_concurrent=max_concurrent,
+            fail_fast=policy,
+        ),
+        metrics=metrics,
+        replicas=KubeReplicaReader(api),
+    )
+
+    async def register() -> None:
+        await hub.invoke(ServerMethod.REGISTER_OPERATOR, False)
+        await hub.invoke(ServerMethod.REGISTER_POOL, TENANT, pool_rt_id)
+
+    hub.on_connected(register)
+    hub.on(ClientMethod.WORKLOAD_DEPLOYED, service.on_workload_deployed)
+    hub.on(ClientMethod.WORKLOAD_UNDEPLOYED, service.on_workload_undeployed)
+    scaler = ScaleHandler(service, hub, KubeReplicaPatcher(api), metrics=metrics)
+    hub.on(ClientMethod.SCALE_WORKLOAD, scaler.on_scale_workload)
+    await hub.start()
+    await hub.wait_connected(10)
+    return Deployer(
+        sim, hub, service, helm_cli, env, binary, namespace, pool_rt_id, chart_repo, api, watchers, scaler
+    )
+
+
+async def close_deployers(made: list[Deployer]) -> None:
+    """Stop each deployer's service and hub, then uninstall what its tests left (hooks skipped)."""
     for item in made:
         await item.service.shutdown()
         await item.hub.stop(drain_timeout=2.0)
         for release in await _releases(item):
-            await item.helm_cmd("uninstall", release, "-n", namespace, "--no-hooks")
+            await item.helm_cmd("uninstall", release, "-n", item.namespace, "--no-hooks")
 
 
 async def _releases(item: Deployer) -> list[str]:
