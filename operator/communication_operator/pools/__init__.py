@@ -6,6 +6,7 @@ Plain async services, usable without kopf: :class:`PoolRegistry` (owned pools),
 (status and Events on the objects).
 """
 
+from communication_operator.hub.ports import HubPort
 from communication_operator.pools.model import (
     API_VERSION,
     FINALIZER,
@@ -19,7 +20,6 @@ from communication_operator.pools.model import (
 )
 from communication_operator.pools.provisioner import PoolProvisioner
 from communication_operator.pools.registration import (
-    HubPort,
     PoolRegistrationService,
     UnregisterResult,
     bind_to_hub,

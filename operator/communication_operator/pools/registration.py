@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from communication_operator.contracts import ClientMethod, DeployedPoolDto, ServerMethod
 from communication_operator.hub import HubError, NotConnected
+from communication_operator.hub.ports import HubPort
 from communication_operator.logs import log_context
 from communication_operator.pools.model import CommunicationPoolSpec, PoolKey, PoolRef
 from communication_operator.pools.pool_pushes import CentralPools
@@ -51,17 +52,6 @@ def pool_context(key: PoolKey, ref: PoolRef | None = None) -> dict[str, str]:
     if ref is None:
         return log_context(tenant=key.tenant_id, pool=key.pool_rt_id)
     return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=ref.namespace, name=ref.name)
-
-
-class HubPort(Protocol):
-    """What the service needs from :class:`communication_operator.hub.HubConnection`."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    async def invoke(self, method: ServerMethod, *args: Any, timeout: float | None = None) -> Any: ...
-
-    async def report(self, method: ServerMethod, *args: Any) -> object: ...
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ from communication_operator.redaction import redact, truncate_middle
 from communication_operator.workloads.naming import NamingError, release_name
 
 if TYPE_CHECKING:
+    from communication_operator.hub.ports import ReportPort
     from communication_operator.metrics import OperatorMetrics
-    from communication_operator.workloads.service import ReportPort, WorkloadService
+    from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 

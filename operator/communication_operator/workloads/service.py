@@ -47,6 +47,7 @@ from communication_operator.contracts import (
     WorkloadType,
     WorkloadUndeployedDto,
 )
+from communication_operator.hub.ports import ReportPort
 from communication_operator.logs import log_context
 from communication_operator.metrics import HelmResult
 from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
@@ -117,12 +118,6 @@ STATUS_LIMIT = 4000
 
 
 Delivery = asyncio.Future[bool] | None
-
-
-class ReportPort(Protocol):
-    """What the service needs from :class:`communication_operator.hub.HubConnection`."""
-
-    async def report(self, method: ServerMethod, *args: Any) -> asyncio.Future[bool] | None: ...
 
 
 @dataclass(frozen=True)
