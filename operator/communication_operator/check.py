@@ -20,6 +20,7 @@ from communication_operator.hub.session import HubSession, SessionConfig
 from communication_operator.kube import KubeClient
 from communication_operator.pools import GROUP, PLURAL
 from communication_operator.redaction import redact_url_tokens
+from communication_operator.runtime.hub import hub_options, token_provider
 from communication_operator.settings import ConfigurationError, Settings, load_settings
 from communication_operator.workloads.helm import HelmCli
 
@@ -78,9 +79,9 @@ async def _guard(name: str, check: Callable[[], Awaitable[str]]) -> CheckResult:
 
 
 async def check_controller(settings: Settings) -> str:
-    provider = settings.token_provider()
+    provider = token_provider(settings)
     token = await provider.get_token() if provider else None
-    options = settings.hub_options()
+    options = hub_options(settings)
     config = SessionConfig(
         url=options.url,
         handshake_timeout=options.handshake_timeout,

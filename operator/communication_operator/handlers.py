@@ -5,13 +5,16 @@ and returns nothing (kopf writes no handler results into ``status``; the service
 Handlers are registered on a fresh :class:`kopf.OperatorRegistry` by :func:`build_registry`, so tests
 can run several operators one after another in one process.
 
-The services live in an :class:`~communication_operator.app.OperatorContext` under ``memo.context``.
+The services live in a :class:`~communication_operator.runtime.Runtime` under ``memo.context`` (put
+there by :func:`communication_operator.app.run_operator`). Handler arguments are kopf's own types
+(:class:`kopf.Spec`, :class:`kopf.Meta`, :class:`kopf.Memo`, ...); the ones a handler does not use
+arrive in ``**_``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import kopf
 from pydantic import ValidationError
@@ -28,9 +31,7 @@ from communication_operator.pools import (
     PoolRef,
     Reason,
 )
-
-if TYPE_CHECKING:
-    from communication_operator.app import OperatorContext
+from communication_operator.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,14 @@ UNREGISTER_GIVE_UP_SECONDS = 300.0
 UNREGISTER_RETRY_SECONDS = 10.0
 WAIT_FOR_CONNECTION_SECONDS = 15.0
 BACKGROUND_TASKS_DIED = "background task(s) died, restart needed: {problems}"
+NO_RUNTIME = "the operator's runtime is missing from kopf's memo (started outside app.run_operator?)"
+INVALID_POOL = "invalid CommunicationPool: {problems}"
 
 
-def context_of(memo: Any) -> OperatorContext:
-    from communication_operator.app import OperatorContext
-
+def context_of(memo: kopf.Memo) -> Runtime:
     context = getattr(memo, "context", None)
-    if not isinstance(context, OperatorContext):
-        raise kopf.PermanentError(
-            "the operator context is missing from kopf's memo (started outside app.py?)"
-        )
+    if not isinstance(context, Runtime):
+        raise kopf.PermanentError(NO_RUNTIME)
     return context
 
 
@@ -80,32 +79,32 @@ def configure_kopf(settings: kopf.OperatorSettings, *, in_process: bool = False)
         settings.process.ultimate_exiting_timeout = None
 
 
-def _spec(spec: Any) -> CommunicationPoolSpec:
+def _spec(spec: kopf.Spec) -> CommunicationPoolSpec:
     try:
         return CommunicationPoolSpec.from_body(spec)
     except ValidationError as exc:
         problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise kopf.PermanentError(f"invalid CommunicationPool: {problems}") from None
+        raise kopf.PermanentError(INVALID_POOL.format(problems=problems)) from None
 
 
 # -- activity handlers -------------------------------------------------------------------------------
 
 
-async def startup(memo: Any, **_: Any) -> None:
+async def startup(memo: kopf.Memo, **_: Any) -> None:
     """Start the hub and the pool services (kopf settings were applied by :func:`configure_kopf`)."""
     await context_of(memo).start()
 
 
-async def login(memo: Any, **_: Any) -> kopf.AiohttpSession:
+async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
     return await kopf_session(context_of(memo).kube.configuration)
 
 
-async def cleanup(memo: Any, **_: Any) -> None:
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """After kopf stopped its watchers: drain queued reports, close the hub. Pools stay registered."""
     await context_of(memo).stop()
 
 
-def probe_hub(memo: Any, **_: Any) -> dict[str, Any]:
+def probe_hub(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     context = context_of(memo)
     return {
         "connected": context.hub.connected,
@@ -114,7 +113,7 @@ def probe_hub(memo: Any, **_: Any) -> dict[str, Any]:
     }
 
 
-def probe_background_tasks(memo: Any, **_: Any) -> dict[str, Any]:
+def probe_background_tasks(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Fails (HTTP 500 on /healthz) once a long-lived task died: the process would look alive while
     delivering nothing, so the kubelet should restart it. Registered with ``errors=PERMANENT``."""
     problems = context_of(memo).supervisor.problems()
@@ -127,7 +126,15 @@ def probe_background_tasks(memo: Any, **_: Any) -> dict[str, Any]:
 
 
 async def register_pool(
-    *, spec: Any, status: Any, meta: Any, name: str, namespace: str | None, uid: str, memo: Any, **_: Any
+    *,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """create / resume / spec update: own the pool and register it (or leave it to the connect hook)."""
     pool = _spec(spec)
@@ -140,7 +147,7 @@ async def register_pool(
 
 
 async def unregister_pool(
-    *, spec: Any, name: str, namespace: str | None, uid: str, memo: Any, **_: Any
+    *, spec: kopf.Spec, name: str, namespace: str | None, uid: str, memo: kopf.Memo, **_: Any
 ) -> None:
     """delete (our finalizer holds the object until this succeeds): unregister the pool.
 

@@ -8,13 +8,17 @@ and case-insensitive names, exactly as the .NET operator binds its ``Operator`` 
 
 :func:`load_settings` turns a validation failure into one :class:`ConfigurationError` whose text names
 each offending variable and never echoes its value (values may be secrets).
+
+A leaf module: it imports nothing of ours. Mapping settings to the services' options (the hub's
+connection options and token source, the workload and pool options) is the composition root's job
+(:mod:`communication_operator.runtime`).
 """
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import (
     AliasChoices,
@@ -30,14 +34,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from communication_operator.contracts.profiles import CONTRACT_SETTINGS
-from communication_operator.redaction import url_passwords
-
-if TYPE_CHECKING:
-    from communication_operator.hub import HubOptions
-    from communication_operator.hub.auth import ClientCredentialsTokenProvider
-
 ENV_PREFIX = "OPERATOR__"
+#: The values of ``OPERATOR__CONTRACT``: which controller generation to speak (contracts/profiles.py).
+CONTRACT_SETTINGS = ("auto", "pools", "deploymentsites")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -322,58 +321,6 @@ class Settings(BaseSettings):
                 "(the controller's base URL, e.g. https://octo.example.com/communication)"
             )
         return self.communication_controller_uri
-
-    def secret_values(self) -> frozenset[str]:
-        """Every secret in the settings, for the log safety net: the client secret, the broker and
-        cluster passwords, and passwords written into the configured URLs."""
-        secrets = (
-            self.authentication.client_secret,
-            self.broker_password,
-            self.cluster_secrets.mongodb_user_password,
-            self.cluster_secrets.mongodb_admin_password,
-            self.cluster_secrets.stream_data_password,
-        )
-        values = {secret.get_secret_value() for secret in secrets if secret is not None}
-        for uri in (
-            self.communication_controller_uri,
-            self.workload_communication_controller_uri,
-            self.reporting_service_uri,
-            self.auth_uri,
-            self.authentication.issuer_uri,
-        ):
-            values |= url_passwords(uri or "")
-        return frozenset(value for value in values if value)
-
-    def token_provider(self) -> ClientCredentialsTokenProvider | None:
-        """The hub's OAuth2 client-credentials token source, or ``None`` when authentication is off."""
-        from communication_operator.hub.auth import ClientCredentialsTokenProvider
-
-        auth = self.authentication
-        if not auth.enabled:
-            return None
-        assert auth.issuer_uri is not None
-        assert auth.client_id is not None
-        return ClientCredentialsTokenProvider(
-            issuer_uri=auth.issuer_uri,
-            client_id=auth.client_id,
-            client_secret=auth.client_secret or SecretStr(""),
-            tenant_id=auth.tenant_id,
-            verify_tls=self.controller_verify_tls,
-            ca_file=str(self.controller_ca_file) if self.controller_ca_file else None,
-        )
-
-    def hub_options(self) -> HubOptions:
-        """Connection options for :class:`communication_operator.hub.HubConnection`."""
-        from communication_operator.hub import HubOptions
-
-        return HubOptions(
-            url=self.require_controller_uri(),
-            server_timeout=self.controller_server_timeout_seconds,
-            keepalive_interval=self.controller_keepalive_seconds,
-            invoke_timeout=self.controller_invoke_timeout_seconds,
-            verify_tls=self.controller_verify_tls,
-            ca_file=str(self.controller_ca_file) if self.controller_ca_file else None,
-        )
 
 
 def load_settings() -> Settings:

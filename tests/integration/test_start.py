@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from communication_operator.app import build_context
 from communication_operator.contracts import ServerMethod
+from communication_operator.runtime import build_runtime
 from communication_operator.settings import HealthSettings, MetricsSettings, Settings
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
@@ -44,7 +44,7 @@ async def test_a_start_that_failed_on_the_metrics_port_completes_on_retry_and_co
         metrics=MetricsSettings(port=port),
         health=HealthSettings(port=0),
     )
-    context = await build_context(settings, kubeconfig=kube_cluster.kubeconfig, in_process=False)
+    context = await build_runtime(settings, kubeconfig=kube_cluster.kubeconfig, in_process=False)
     try:
         with pytest.raises(OSError, match="in use"):
             await context.start()  # what kopf's startup handler sees on the first attempt

@@ -190,20 +190,6 @@ def test_retry_disabled_at_zero_or_below(clean_environment: pytest.MonkeyPatch) 
     assert Settings(pool_registration_retry_seconds=30).registration_retry_enabled is True
 
 
-def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
-    clean_environment.setenv("OPERATOR__COMMUNICATIONCONTROLLERURI", "https://controller:5015/")
-    clean_environment.setenv("OPERATOR__CONTROLLERVERIFYTLS", "false")
-    clean_environment.setenv("OPERATOR__CONTROLLERCAFILE", str(ca_file))
-    clean_environment.setenv("OPERATOR__CONTROLLERSERVERTIMEOUTSECONDS", "12")
-    options = load_settings().hub_options()
-    assert options.url == "https://controller:5015/"
-    assert options.verify_tls is False
-    assert options.ca_file == str(ca_file)
-    assert options.server_timeout == 12
-
-
 def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest.MonkeyPatch) -> None:
     from communication_operator.workloads.service import WorkloadOptions
     from communication_operator.workloads.signals import FailFastPolicy
@@ -243,18 +229,3 @@ def test_a_section_that_is_not_json_is_a_configuration_error_without_the_value(
         load_settings()
     assert str(caught.value).startswith("OPERATOR__CLUSTERSECRETS: not a JSON object")
     assert "hunter2" not in str(caught.value)
-
-
-def test_secret_values_name_every_configured_secret(clean_environment: pytest.MonkeyPatch) -> None:
-    clean_environment.setenv("OPERATOR__COMMUNICATIONCONTROLLERURI", "https://op:uri-hunter2@ctl.example")
-    clean_environment.setenv("OPERATOR__BROKERPASSWORD", "broker-hunter2")
-    clean_environment.setenv("OPERATOR__AUTHENTICATION__ISSUERURI", "https://idp")
-    clean_environment.setenv("OPERATOR__AUTHENTICATION__CLIENTID", "op")
-    clean_environment.setenv("OPERATOR__AUTHENTICATION__CLIENTSECRET", "client-hunter2")
-    clean_environment.setenv("OPERATOR__CLUSTERSECRETS__MONGODBADMINPASSWORD", "admin-hunter2")
-    assert load_settings().secret_values() == {
-        "uri-hunter2",
-        "broker-hunter2",
-        "client-hunter2",
-        "admin-hunter2",
-    }

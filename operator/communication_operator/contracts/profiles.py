@@ -22,6 +22,8 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from communication_operator.settings import CONTRACT_SETTINGS
+
 log = logging.getLogger(__name__)
 
 METHOD_DOES_NOT_EXIST = "Method does not exist"
@@ -31,8 +33,6 @@ class Contract(StrEnum):
     POOLS = "pools"
     DEPLOYMENT_SITES = "deploymentsites"
 
-
-CONTRACT_SETTINGS = ("auto", "pools", "deploymentsites")
 
 # CP name → DS name, for methods whose names differ.
 DS_SERVER_METHODS = {

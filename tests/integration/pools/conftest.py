@@ -14,11 +14,11 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from communication_operator.app import OperatorThread
 from communication_operator.pools import GROUP, PLURAL, VERSION
 from communication_operator.settings import HealthSettings, Settings
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
+from octo_devtools.testing.operator_thread import OperatorThread
 
 T = TypeVar("T")
 

@@ -15,12 +15,12 @@ import pytest
 from kopf._core.engines.indexing import OperatorIndexers
 from kopf._core.engines.probing import health_reporter
 
-from communication_operator.app import OperatorContext
 from communication_operator.handlers import build_registry
 from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.pools import PoolRegistry
 from communication_operator.redaction import remember_secrets
+from communication_operator.runtime import Runtime
 from communication_operator.supervision import TaskSupervisor
 
 
@@ -70,7 +70,7 @@ def free_port() -> int:
 async def healthz(supervisor: TaskSupervisor) -> AsyncIterator[str]:
     """kopf's own liveness server with this operator's probe handlers, for a context using ``supervisor``."""
     hub = HubConnection(HubOptions(url="http://127.0.0.1:9"))
-    context = OperatorContext(
+    context = Runtime(
         settings=cast(Any, None),
         kube=cast(Any, None),
         objects=cast(Any, None),
