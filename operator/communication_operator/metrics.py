@@ -63,7 +63,7 @@ class DropReason:
     FAILED: Final = "failed"  # sending raised something unexpected (a bug); the outbox went on
 
 
-class HelmResult:
+class HelmOutcome:
     """Values of the ``result`` label of the helm metrics."""
 
     SUCCESS: Final = "success"
@@ -225,8 +225,8 @@ class OperatorMetrics:
         try:
             yield timer
         except BaseException:
-            if timer.result == HelmResult.SUCCESS:
-                timer.result = HelmResult.FAILURE
+            if timer.result == HelmOutcome.SUCCESS:
+                timer.result = HelmOutcome.FAILURE
             raise
         finally:
             self.record_helm_run(operation, timer.result, time.monotonic() - started)
@@ -243,7 +243,7 @@ class OperatorMetrics:
 class HelmRunTimer:
     """Handed out by :meth:`OperatorMetrics.time_helm_run`; set ``result`` to record a non-success."""
 
-    result: str = HelmResult.SUCCESS
+    result: str = HelmOutcome.SUCCESS
 
 
 @dataclass

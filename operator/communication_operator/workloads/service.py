@@ -49,7 +49,7 @@ from communication_operator.contracts import (
 )
 from communication_operator.hub.ports import ReportPort
 from communication_operator.logs import log_context
-from communication_operator.metrics import HelmResult
+from communication_operator.metrics import HelmOutcome
 from communication_operator.redaction import redact, remember_secrets, truncate_middle, url_passwords
 from communication_operator.workloads.delivery import (
     UndeliveredStatuses,
@@ -642,10 +642,10 @@ class WorkloadService:
             try:
                 yield
             except asyncio.CancelledError:
-                run.result = HelmResult.CANCELLED
+                run.result = HelmOutcome.CANCELLED
                 raise
             except HelmError as exc:
-                run.result = HelmResult.TIMEOUT if exc.timed_out else HelmResult.FAILURE
+                run.result = HelmOutcome.TIMEOUT if exc.timed_out else HelmOutcome.FAILURE
                 raise
 
     async def _upgrade_watched(self, dto: WorkloadDeployedDto, args: _UpgradeArgs) -> None:

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from communication_operator.metrics import (
-    HelmResult,
+    HelmOutcome,
     InvocationOutcome,
     OperatorMetrics,
     start_metrics_server,
@@ -49,7 +49,7 @@ def _exercise(metrics: OperatorMetrics) -> None:
     metrics.record_invocation("RegisterOperator", InvocationOutcome.OK)
     metrics.set_outbox_depth(3)
     metrics.set_pool_phases({"Registered": 2})
-    metrics.record_helm_run("upgrade", HelmResult.SUCCESS, 4.2)
+    metrics.record_helm_run("upgrade", HelmOutcome.SUCCESS, 4.2)
     metrics.observe_signal_to_report(0.3)
 
 
@@ -98,7 +98,7 @@ def test_pool_phases_are_replaced_and_known_phases_default_to_zero() -> None:
 
 def _run_that_times_out(metrics: OperatorMetrics) -> None:
     with metrics.time_helm_run("upgrade") as run:
-        run.result = HelmResult.TIMEOUT
+        run.result = HelmOutcome.TIMEOUT
         raise TimeoutError
 
 
