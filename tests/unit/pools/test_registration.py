@@ -16,10 +16,10 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
 from communication_operator.pools.model import PoolKey
 from communication_operator.pools.naming import pool_resource_name
+from communication_operator.runtime.pools import bind_to_hub
 from tests.unit.pools.doubles import FakeHub, FakeKube
 
 POOL_A = "65f0c0ffee0000000000aaaa"
