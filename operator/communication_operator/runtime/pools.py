@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from communication_operator.contracts import ClientMethod
-from communication_operator.kube import KubeObjects
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.pools import (
     IN_PROGRESS_DELAY,
@@ -23,6 +22,8 @@ from communication_operator.pools import (
     PoolRegistry,
     PoolStatusWriter,
 )
+from communication_operator.pools.provisioner import ProvisionerPort
+from communication_operator.pools.status import StatusPort
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 
@@ -46,6 +47,10 @@ def bind_to_hub(hub: PushSource, service: PoolRegistrationService) -> None:
     hub.on(ClientMethod.PRE_UPDATE_TENANT, service.pre_update_tenant)
 
 
+class PoolKubePort(StatusPort, ProvisionerPort, Protocol):
+    """What the pool services need from :class:`~communication_operator.kube.KubeObjects`."""
+
+
 @dataclass(frozen=True)
 class PoolServices:
     """The pool services of one operator process."""
@@ -56,7 +61,7 @@ class PoolServices:
     registration: PoolRegistrationService
 
 
-def build_provisioner(settings: Settings, objects: KubeObjects) -> PoolProvisioner | None:
+def build_provisioner(settings: Settings, objects: PoolKubePort) -> PoolProvisioner | None:
     """Central mode (``OPERATOR__AUTOMANAGEPOOLS``) provisions pools the controller deploys; edge does not."""
     if not settings.auto_manage_pools:
         return None
@@ -71,7 +76,7 @@ def build_provisioner(settings: Settings, objects: KubeObjects) -> PoolProvision
 
 def build_pool_services(
     settings: Settings,
-    objects: KubeObjects,
+    objects: PoolKubePort,
     hub: HubPort,
     *,
     workloads: DeployedWorkloadsSource,
