@@ -154,4 +154,8 @@ class PoolRegistry:
         Called from the metrics server's thread: it only reads, from a snapshot of the entries (copying
         a dict's values is one step under the GIL, so a registration on the loop cannot break it).
         """
-        return dict(Counter(entry.phase.value for entry in list(self._entries.values())))
+        counts = Counter(
+            RegistrationState.PENDING if entry.outcome is None else entry.outcome.state
+            for entry in list(self._entries.values())
+        )
+        return {phase.value: count for phase, count in counts.items()}
