@@ -81,6 +81,8 @@ class UnregisterResult:
 
 
 class PoolRegistrationService:
+    """Registers owned pools (kopf handlers, connect hook, retry loop) and handles the pool pushes."""
+
     def __init__(
         self,
         hub: HubPort,
@@ -104,7 +106,6 @@ class PoolRegistrationService:
         self.registry = registry
         self._status = status
         self.central = central
-        self._provisioner = provisioner
         self._central_pools = CentralPools(provisioner) if provisioner is not None else None
         self._reports = DeployedStateReporter(
             hub, workloads or NoDeployedWorkloads(), max_message_bytes, is_registered=self._is_registered
@@ -125,8 +126,6 @@ class PoolRegistrationService:
         self._stopping = False
         if metrics is not None:
             metrics.count_pools_with(registry.phase_counts)
-
-    # -- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the registration retry loop (no-op when ``POOLREGISTRATIONRETRYSECONDS`` ≤ 0)."""
@@ -151,8 +150,6 @@ class PoolRegistrationService:
         if self._central_pools is not None:
             await self._central_pools.stop()
         await self._reports.stop()
-
-    # -- CommunicationPool lifecycle (kopf handlers) -------------------------------------------------
 
     async def ensure_registered(
         self,
@@ -200,8 +197,6 @@ class PoolRegistrationService:
             return UnregisterResult(key, False, refusal)
         return UnregisterResult(key, True, UNREGISTERED_MESSAGE)
 
-    # -- the connection ------------------------------------------------------------------------------
-
     async def on_connected(self) -> None:
         """The hub's connect hook; raising makes the hub drop the connection and try again."""
         self.registry.renew_all()
@@ -245,8 +240,6 @@ class PoolRegistrationService:
         for entry in self.registry.lose_connection():
             self._outcomes.publish(entry)
 
-    # -- controller pushes ---------------------------------------------------------------------------
-
     async def pool_deployed(self, pool: DeployedPoolDto) -> None:
         """Central: queue the pool's provisioning and return (:mod:`.pool_pushes`)."""
         if not self.central or self._central_pools is None:
@@ -278,8 +271,6 @@ class PoolRegistrationService:
     async def wait_for_reports(self) -> None:
         """For tests and benchmarks: wait until every registration so far is reported (central mode)."""
         await self._reports.flushed()
-
-    # -- internals -----------------------------------------------------------------------------------
 
     async def _register(
         self, key: PoolKey, *, report: bool, in_hook: bool = False
