@@ -21,7 +21,7 @@ from communication_operator.pools.model import (
 )
 from communication_operator.pools.provisioner import PoolProvisioner
 from communication_operator.pools.registration import HubPort, PoolRegistrationService, UnregisterResult
-from communication_operator.pools.registry import PoolEntry, PoolRegistry, Registration
+from communication_operator.pools.registry import PoolEntry, PoolRegistry, PoolState
 from communication_operator.pools.reports import DeployedWorkloadsSource, NoDeployedWorkloads
 from communication_operator.pools.status import (
     IN_PROGRESS_DELAY,
@@ -49,9 +49,9 @@ __all__ = [
     "PoolRef",
     "PoolRegistrationService",
     "PoolRegistry",
+    "PoolState",
     "PoolStatusWriter",
     "Reason",
-    "Registration",
     "RegistrationOutcome",
     "RegistrationState",
     "UnregisterResult",

@@ -5,7 +5,7 @@ objects naming the same ``(tenantId, poolRtId)`` must not unregister the pool wh
 The registry is in-memory and rebuilt by kopf's resume handlers after a restart; the durable record is
 the CommunicationPool objects themselves.
 
-Each pool has one :class:`Registration` state, changed only by :class:`PoolEntry`'s transitions
+Each pool has one :class:`PoolState`, changed only by :class:`PoolEntry`'s transitions
 (:meth:`~PoolEntry.record`, :meth:`~PoolEntry.renew`, :meth:`~PoolEntry.lose_connection`). The
 ``pools`` gauge is counted from the entries when it is scraped (:meth:`PoolRegistry.phase_counts`).
 """
@@ -23,7 +23,7 @@ from communication_operator.pools.status import RegistrationOutcome, Registratio
 CONNECTION_LOST_DETAIL = "the connection was lost"
 
 
-class Registration(Enum):
+class PoolState(Enum):
     """Where one pool's registration with the controller stands."""
 
     NEW = "new"  # claimed; no registration attempt has finished yet
@@ -37,17 +37,17 @@ class Registration(Enum):
     @property
     def accepted(self) -> bool:
         """Whether the controller holds the pool registered on this connection (what reports may claim)."""
-        return self is Registration.REGISTERED
+        return self is PoolState.REGISTERED
 
     @property
     def waiting_for_connection(self) -> bool:
-        return self in (Registration.NEW, Registration.WAITING)
+        return self in (PoolState.NEW, PoolState.WAITING)
 
 
-_STATE_AFTER: dict[RegistrationState, Registration] = {
-    RegistrationState.REGISTERED: Registration.REGISTERED,
-    RegistrationState.PENDING: Registration.WAITING,
-    RegistrationState.FAILED: Registration.FAILED,
+_STATE_AFTER: dict[RegistrationState, PoolState] = {
+    RegistrationState.REGISTERED: PoolState.REGISTERED,
+    RegistrationState.PENDING: PoolState.WAITING,
+    RegistrationState.FAILED: PoolState.FAILED,
 }
 
 
@@ -55,7 +55,7 @@ _STATE_AFTER: dict[RegistrationState, Registration] = {
 class PoolEntry:
     key: PoolKey
     refs: dict[PoolRef, int | None] = field(default_factory=dict)  # object → its metadata.generation
-    state: Registration = Registration.NEW
+    state: PoolState = PoolState.NEW
     # What the objects are told (None until the first attempt finishes); set by the transitions only.
     outcome: RegistrationOutcome | None = None
 
@@ -71,12 +71,12 @@ class PoolEntry:
 
     def renew(self) -> None:
         """The controller no longer holds the pool (a new connection, or unregistered for a tenant update)."""
-        if self.state is Registration.REGISTERED:
-            self.state = Registration.RENEWING
+        if self.state is PoolState.REGISTERED:
+            self.state = PoolState.RENEWING
 
     def lose_connection(self) -> bool:
         """The connection dropped: a pool shown as registered now waits. True if its outcome changed."""
-        if self.state not in (Registration.REGISTERED, Registration.RENEWING):
+        if self.state not in (PoolState.REGISTERED, PoolState.RENEWING):
             return False
         self.record(RegistrationOutcome.unavailable(CONNECTION_LOST_DETAIL))
         return True

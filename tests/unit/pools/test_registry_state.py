@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from communication_operator.pools import PoolKey, PoolRef, PoolRegistry, RegistrationOutcome
-from communication_operator.pools.registry import Registration
+from communication_operator.pools.registry import PoolState
 from communication_operator.pools.status import RegistrationState
 
 KEY = PoolKey("acme", "65f0c0ffee0000000000aaaa")
@@ -12,7 +12,7 @@ OTHER = PoolKey("acme", "65f0c0ffee0000000000bbbb")
 
 def test_a_claimed_pool_is_new_and_shows_pending() -> None:
     entry, _ = PoolRegistry().claim(PoolRef("pools", "a"), KEY, 1)
-    assert entry.state is Registration.NEW
+    assert entry.state is PoolState.NEW
     assert entry.phase is RegistrationState.PENDING
     assert not entry.state.accepted
 
@@ -20,10 +20,10 @@ def test_a_claimed_pool_is_new_and_shows_pending() -> None:
 def test_each_outcome_sets_the_state_and_what_the_objects_show() -> None:
     entry, _ = PoolRegistry().claim(PoolRef("pools", "a"), KEY, 1)
     for outcome, state in (
-        (RegistrationOutcome.registered(), Registration.REGISTERED),
-        (RegistrationOutcome.unavailable(), Registration.WAITING),
-        (RegistrationOutcome.refused("no such tenant"), Registration.FAILED),
-        (RegistrationOutcome.error("boom"), Registration.FAILED),
+        (RegistrationOutcome.registered(), PoolState.REGISTERED),
+        (RegistrationOutcome.unavailable(), PoolState.WAITING),
+        (RegistrationOutcome.refused("no such tenant"), PoolState.FAILED),
+        (RegistrationOutcome.error("boom"), PoolState.FAILED),
     ):
         entry.record(outcome)
         assert (entry.state, entry.outcome, entry.phase) == (state, outcome, outcome.state)
@@ -34,12 +34,12 @@ def test_renewing_keeps_the_shown_status_but_is_no_longer_accepted() -> None:
     shown = RegistrationOutcome.registered()
     entry.record(shown)
     entry.renew()  # a new connection, or unregistered for a tenant update
-    assert entry.state is Registration.RENEWING
+    assert entry.state is PoolState.RENEWING
     assert (entry.outcome, entry.phase) == (shown, RegistrationState.REGISTERED)
     assert not entry.state.accepted
     entry.record(RegistrationOutcome.refused("no"))
     entry.renew()  # only an accepted pool is renewed
-    assert entry.state is Registration.FAILED
+    assert entry.state is PoolState.FAILED
 
 
 def test_a_lost_connection_turns_only_registered_pools_to_waiting() -> None:
@@ -50,10 +50,10 @@ def test_a_lost_connection_turns_only_registered_pools_to_waiting() -> None:
     refused.record(RegistrationOutcome.refused("no"))
     changed = registry.lose_connection()
     assert changed == [registered]
-    assert registered.state is Registration.WAITING
+    assert registered.state is PoolState.WAITING
     assert registered.outcome is not None
     assert "the connection was lost" in registered.outcome.message
-    assert refused.state is Registration.FAILED
+    assert refused.state is PoolState.FAILED
 
 
 def test_awaiting_registration_is_every_pool_not_accepted_on_this_connection() -> None:
