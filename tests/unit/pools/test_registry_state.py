@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 from communication_operator.pools import PoolKey, PoolRef, PoolRegistry, RegistrationOutcome
 from communication_operator.pools.registry import PoolState
 from communication_operator.pools.status import RegistrationState
@@ -73,3 +76,35 @@ def test_phase_counts_are_computed_from_the_entries() -> None:
     registry.claim(PoolRef("pools", "c"), OTHER, 1)  # two objects, one pool: counted once
     a.record(RegistrationOutcome.refused("no"))
     assert registry.phase_counts() == {"Failed": 1, "Pending": 1}
+
+
+def test_phase_counts_can_be_read_from_another_thread_while_pools_come_and_go() -> None:
+    # The metrics server scrapes on its own thread while the event loop claims and releases pools.
+    registry = PoolRegistry()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        while not stop.is_set():
+            try:
+                registry.phase_counts()
+            except BaseException as exc:  # the failure this test is about: "changed size during iteration"
+                errors.append(exc)
+                return
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: many interleavings, short test
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        for round_ in range(20):
+            refs = [PoolRef("pools", f"p{round_}-{i}") for i in range(200)]
+            for i, ref in enumerate(refs):
+                registry.claim(ref, PoolKey("acme", f"{round_:012x}{i:012x}"), 1)
+            for ref in refs:
+                registry.release(ref)
+    finally:
+        stop.set()
+        scraper.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
