@@ -358,6 +358,22 @@ async def test_pre_update_tenant_unregisters_waits_and_reregisters_only_that_ten
     assert all(args[0] == "acme" for _, args in hub.calls)
 
 
+async def test_a_pool_named_again_during_a_tenant_update_waits_for_the_cycle() -> None:
+    hub, kube = FakeHub(), FakeKube()
+    service, _ = make_service(hub, kube)
+    ref, spec = pool(kube, "a", "acme", POOL_A)
+    await service.ensure_registered(ref, spec)
+    await service.pre_update_tenant("acme")
+    await asyncio.sleep(0.01)  # unregistered; the cycle waits before registering again
+    await service.release(ref, spec)
+    recreated, _ = pool(kube, "a2", "acme", POOL_A)
+    hub.calls.clear()
+    await service.ensure_registered(recreated, spec)  # a new object for the same pool, mid-update
+    assert hub.calls_of(ServerMethod.REGISTER_POOL) == []
+    await service.wait_for_tenant_cycles()
+    assert hub.calls_of(ServerMethod.REGISTER_POOL) == [("acme", POOL_A)]
+
+
 async def test_pool_pushes_in_edge_mode_are_ignored() -> None:
     hub, kube = FakeHub(), FakeKube()
     service, _ = make_service(hub, kube)
