@@ -3,7 +3,7 @@
 Paths that register a pool:
 
 * a CommunicationPool is created, resumed at start or changed (kopf handler → :meth:`ensure_registered`);
-* every (re)connect (:meth:`on_connected`, the hub's connect hook): mark everything unregistered,
+* every (re)connect (:meth:`on_connected`, the hub's connect hook): every pool is due again,
   ``RegisterOperatorAsync(mode)``, in central mode provision the pools the controller says are deployed
   (never deleting any that it leaves out: a restarted controller knows less), re-register every owned
   pool, and in central mode send one (chunked) ``ReportDeployedStateAsync``;
@@ -277,7 +277,7 @@ class PoolRegistrationService:
     ) -> RegistrationOutcome | None:
         """Register ``key`` if it is still owned; records and publishes the outcome.
 
-        Returns None if the pool is not owned (any more) or is suspended by a tenant update. In the
+        Returns None if the pool is not owned (any more) or is held by a tenant update. In the
         connect hook a lost connection propagates (the hub retries the whole hook).
         """
         async with self._locks.of(key):
