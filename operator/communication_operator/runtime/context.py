@@ -15,16 +15,15 @@ from communication_operator.hub import HubConnection
 from communication_operator.kube import KubeClient, KubeObjects
 from communication_operator.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from communication_operator.pools import (
-    IN_PROGRESS_DELAY,
     DeployedWorkloadsSource,
     PoolProvisioner,
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
 from communication_operator.redaction import redact_url_tokens, remember_secrets
 from communication_operator.runtime.hub import build_hub
+from communication_operator.runtime.pools import bind_to_hub, build_pool_services
 from communication_operator.runtime.secrets import configured_secrets
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
@@ -133,16 +132,6 @@ async def build_runtime(
     hub = build_hub(settings, metrics, supervisor)
     kube = await KubeClient.create(kubeconfig, kube_context)
     objects = KubeObjects(kube.api)
-    registry = PoolRegistry()
-    status = PoolStatusWriter(objects, in_progress_delay=IN_PROGRESS_DELAY)
-    provisioner = None
-    if settings.auto_manage_pools:
-        provisioner = PoolProvisioner(
-            objects,
-            namespace=settings.pool_namespace,
-            broker_user=settings.broker_user,
-            broker_password=settings.broker_password.get_secret_value() if settings.broker_password else None,
-        )
     # Workload deploys: hub handlers, and the workloads the reverse sync reports.
     workload_service = build_workload_service(
         settings, hub, kube.api, kubeconfig=kubeconfig, kube_context=kube_context, metrics=metrics
@@ -153,29 +142,25 @@ async def build_runtime(
         workloads = HelmReleaseWorkloads(
             kube.api, settings.pool_namespace, platform_namespace=settings.platform_namespace
         )
-    registration = PoolRegistrationService(
+    pools = build_pool_services(
+        settings,
+        objects,
         hub,
-        registry,
-        status,
-        central=settings.auto_manage_pools,
-        provisioner=provisioner,
         workloads=workloads,
-        retry_seconds=settings.pool_registration_retry_seconds,
-        pre_update_delay=settings.pre_update_tenant_delay_seconds,
         max_message_bytes=hub.options.max_message_bytes,
         metrics=metrics,
         supervisor=supervisor,
     )
-    bind_to_hub(hub, registration)
+    bind_to_hub(hub, pools.registration)
     return Runtime(
         settings=settings,
         kube=kube,
         objects=objects,
         hub=hub,
-        registry=registry,
-        status=status,
-        registration=registration,
-        provisioner=provisioner,
+        registry=pools.registry,
+        status=pools.status,
+        registration=pools.registration,
+        provisioner=pools.provisioner,
         metrics=metrics,
         in_process=in_process,
         workloads=workload_service,
