@@ -40,16 +40,12 @@ from communication_operator.workloads.diagnostics import (
     with_diagnostics,
 )
 from communication_operator.workloads.helm import HelmError, failure_stderr
-from communication_operator.workloads.signals import (
-    FailFastPolicy,
-    Signal,
-    SignalKind,
-    SignalSet,
-    classify_event,
-    classify_pod,
-    clean_text,
-    describe,
-)
+from communication_operator.workloads.signals.events import classify_event
+from communication_operator.workloads.signals.model import Signal, SignalKind
+from communication_operator.workloads.signals.pods import classify_pod
+from communication_operator.workloads.signals.policy import FailFastPolicy
+from communication_operator.workloads.signals.signalset import SignalSet
+from communication_operator.workloads.signals.text import clean_text, describe
 
 from .kube_objects import POD, RELEASE, REPLICASET, container, event, pod
 
