@@ -192,7 +192,7 @@ def test_retry_disabled_at_zero_or_below(clean_environment: pytest.MonkeyPatch) 
 
 def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest.MonkeyPatch) -> None:
     from communication_operator.workloads.service import WorkloadOptions
-    from communication_operator.workloads.signals import FailFastPolicy
+    from communication_operator.workloads.signals.policy import FailFastPolicy
 
     assert WorkloadOptions.from_settings(load_settings()).fail_fast == FailFastPolicy()
     for name, value in {

@@ -94,7 +94,8 @@ from communication_operator.workloads.settings_adapters import (
     fail_fast_policy_from_settings,
     values_context_from_settings,
 )
-from communication_operator.workloads.signals import FailFastPolicy, describe
+from communication_operator.workloads.signals.policy import FailFastPolicy
+from communication_operator.workloads.signals.text import describe
 from communication_operator.workloads.values import (
     OperatorContext as ValuesContext,
 )

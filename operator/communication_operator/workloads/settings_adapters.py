@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.values import OperatorContext as ValuesContext
 
 if TYPE_CHECKING:

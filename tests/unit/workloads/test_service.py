@@ -30,7 +30,7 @@ from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.repository import repository_alias
 from communication_operator.workloads.secrets import SecretSnapshot
 from communication_operator.workloads.service import WorkloadOptions, WorkloadService
-from communication_operator.workloads.signals import Signal, SignalKind
+from communication_operator.workloads.signals.model import Signal, SignalKind
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink
 
