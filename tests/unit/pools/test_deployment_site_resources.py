@@ -146,9 +146,14 @@ async def test_without_the_deploymentsite_crd_a_communicationpool_is_created_wit
     pool = kube.objects[("communicationpools", "octo", NAME)]
     assert pool["spec"] == {"tenantId": "acme", "poolRtId": RT_ID}
     assert pool["metadata"]["labels"]["octo-mesh.meshmakers.io/pool-rt-id"] == RT_ID
-    warnings = [r for r in caplog.records if r.msg == CRD_MISSING_FALLBACK]
-    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
-    assert "deploymentsites.octo-mesh.meshmakers.io" in warnings[0].getMessage()
+    expected = CRD_MISSING_FALLBACK % (
+        "DeploymentSite",
+        "deploymentsites.octo-mesh.meshmakers.io",
+        f"acme/{RT_ID}",
+        "CommunicationPool",
+        "DeploymentSite",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [expected]
     assert await provisioner.pool_undeployed("acme", RT_ID) is True
 
 
