@@ -3,9 +3,12 @@ mode), and central mode creates the kind that matches the controller it is conne
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client
 
 from communication_operator.pools import PoolKey
 from communication_operator.pools.naming import pool_resource_name
@@ -14,6 +17,8 @@ from octo_devtools.testing.waiting import eventually
 from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
+
+KIND_PLURALS = ("communicationpools", "deploymentsites")
 
 
 async def _state(sim: RunningSimulator, rt_id: str) -> str:
@@ -106,3 +111,67 @@ async def test_central_mode_creates_communicationpools_for_a_pool_controller(
 
     await controller_sim.admin.undeploy_pool(rt_id)
     await eventually(lambda: _gone(pools, name), what="the CommunicationPool to be deleted")
+
+
+async def _requests_by_resource(api: client.ApiClient) -> Counter[str]:
+    """Requests the API server has served on pool resources, by ``plural VERB[/subresource] code``."""
+    response = await api.call_api(
+        "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=10
+    )
+    counts: Counter[str] = Counter()
+    for line in (await response.read()).decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = {
+            key: value.strip('"')
+            for key, value in (
+                part.split("=", 1)
+                for part in line[line.index("{") + 1 : line.rindex("}")].split(",")
+                if "=" in part
+            )
+        }
+        if (
+            labels.get("resource") not in ("communicationpools", "deploymentsites")
+            or labels["verb"] == "WATCH"
+        ):
+            continue
+        subresource = f"/{labels['subresource']}" if labels.get("subresource") else ""
+        counts[f"{labels['resource']} {labels['verb']}{subresource} {labels['code']}"] += int(
+            float(line.rsplit(" ", 1)[1])
+        )
+    return counts
+
+
+async def test_a_burst_for_a_deploymentsite_controller_costs_what_a_pool_burst_costs(
+    controller_sim: RunningSimulator,
+    sites: Pools,
+    start_operator: OperatorFactory,
+    kube_api: client.ApiClient,
+) -> None:
+    """The requests per pool of test_burst_requests.py, on DeploymentSites; the CommunicationPools
+    cost one LIST per shared listing (a pool may still have one from before a controller upgrade)."""
+    count = 20
+    await controller_sim.admin.set_contract("deploymentsites")
+    await start_operator(central=True)
+    rt_ids = [await controller_sim.admin.create_pool("acme", f"burst-{i}", "Cloud") for i in range(count)]
+    before = await _requests_by_resource(kube_api)
+
+    await asyncio.gather(*(controller_sim.admin.deploy_pool(rt_id) for rt_id in rt_ids))
+
+    async def all_registered() -> bool:
+        listed = [await sites.status(name) for name in await sites.names()]
+        return len(listed) == count and all(s.get("communicationStatus") == "Registered" for s in listed)
+
+    await eventually(all_registered, timeout=60, what="every deployed site Registered")
+    await asyncio.sleep(1.5)
+    spent = await _requests_by_resource(kube_api) - before
+    print(f"requests during a burst of {count} DeploymentSite deploys: {dict(sorted(spent.items()))}")
+    assert spent["deploymentsites POST 201"] == count, spent
+    assert spent["deploymentsites LIST 404"] == 0, spent  # created first, no lookup of the name
+    assert spent["deploymentsites PATCH 200"] <= count, spent
+    assert spent["deploymentsites PATCH/status 200"] < 2 * count, spent
+    pool_requests = {k: v for k, v in spent.items() if k.startswith("communicationpools")}
+    assert set(pool_requests) <= {"communicationpools LIST 200"}, spent
+    # Listings shared by the burst (this test's own polling lists the DeploymentSites, so those are not
+    # compared): a few, not one per pool.
+    assert pool_requests.get("communicationpools LIST 200", 0) <= count // 4, spent
