@@ -39,10 +39,13 @@ log = logging.getLogger(__name__)
 #: Log formats (pool key, namespace, reason) and the Event posted on an object holding a pool's name.
 NOT_PROVISIONED = "cannot create the %s for pool %s in %s: %s"
 NAME_TAKEN = "cannot create the {kind} for pool {pool}: {namespace}/{name} already exists for pool {holder}"
-CRD_MISSING_FALLBACK = (
-    "the %s CRD (%s) is not installed, so pool %s gets a %s instead; "
-    "install the operator chart's CRDs to have %s resources"
+#: A kind the API server does not serve us (kind, why, kind): logged once, then CommunicationPools serve.
+KIND_UNAVAILABLE = (
+    "%s resources are unavailable (%s), so central mode creates CommunicationPools instead; "
+    "install the operator chart's CRDs and RBAC to have %s resources"
 )
+CRD_NOT_INSTALLED = "the CRD {crd} is not installed"
+NOT_PERMITTED = "the operator may not use {plural}"
 NAME_TAKEN_REASON = "PoolNameTaken"
 UNMANAGED_LEFT_ALONE = "leaving %s %s/%s of pool %s alone: it has no managed-by label, so it is not ours"
 PROVISION_RACED = "pool %s: %s/%s existed and was gone a moment later; it is created at the next reconnect"
@@ -94,7 +97,7 @@ class PoolProvisioner:
         self.namespace = namespace
         # The kind to create now: the controller's generation decides (app.py wires the hub's).
         self._kind_for = kind_for
-        self._missing_crds_warned: set[str] = set()
+        self._unavailable_warned: set[str] = set()
         self._broker_user = broker_user or ""
         self._broker_password = broker_password or ""
 
@@ -111,13 +114,28 @@ class PoolProvisioner:
         return keys
 
     async def _list(self, kind: PoolKind) -> list[dict[str, Any]]:
-        """The kind's resources in the pool namespace; none when its CRD is not installed."""
+        """The kind's resources in the pool namespace; none when the kind is unavailable here."""
         try:
             return await self._kube.list_custom(*kind.resource, self.namespace)
         except Exception as exc:
-            if getattr(exc, "status", None) == 404 and kind is not COMMUNICATION_POOL:
-                return []
-            raise
+            if not self._unavailable(kind, exc):
+                raise
+            return []
+
+    def _unavailable(self, kind: PoolKind, exc: Exception) -> bool:
+        """True (and a warning, once per kind) when ``exc`` says the API server does not serve us
+        ``kind``: its CRD is not installed (404), or the operator's RBAC predates it (403). The
+        CommunicationPool is never unavailable: without it there is nothing to fall back to."""
+        status = getattr(exc, "status", None)
+        if kind is COMMUNICATION_POOL or status not in (403, 404):
+            return False
+        why = (CRD_NOT_INSTALLED if status == 404 else NOT_PERMITTED).format(
+            crd=kind.crd_name, plural=kind.plural
+        )
+        level = logging.DEBUG if kind.kind in self._unavailable_warned else logging.WARNING
+        self._unavailable_warned.add(kind.kind)
+        log.log(level, KIND_UNAVAILABLE, kind.kind, why, kind.kind)
+        return True
 
     async def pool_deployed(self, pool: DeployedPoolDto, *, provisioned: set[PoolKey] | None = None) -> bool:
         """Make sure the pool's secret and CommunicationPool exist; True if the latter was created now.
@@ -180,18 +198,15 @@ class PoolProvisioner:
         return created
 
     async def _create_resource(self, key: PoolKey, name: str, kind: PoolKind) -> tuple[PoolKind, bool]:
-        """Create the pool resource; a kind whose CRD is missing falls back to a CommunicationPool."""
+        """Create the pool resource; an unavailable kind falls back to a CommunicationPool."""
         try:
             return kind, await self._kube.create_custom(
                 *kind.resource, self.namespace, self._pool_body(key, name, kind)
             )
         except Exception as exc:
-            if getattr(exc, "status", None) != 404 or kind is COMMUNICATION_POOL:
+            if not self._unavailable(kind, exc):
                 raise
         fallback = COMMUNICATION_POOL
-        level = logging.DEBUG if kind.kind in self._missing_crds_warned else logging.WARNING
-        self._missing_crds_warned.add(kind.kind)
-        log.log(level, CRD_MISSING_FALLBACK, kind.kind, kind.crd_name, key, fallback.kind, kind.kind)
         return fallback, await self._kube.create_custom(
             *fallback.resource, self.namespace, self._pool_body(key, name, fallback)
         )
@@ -218,7 +233,12 @@ class PoolProvisioner:
     async def _unprovision(self, key: PoolKey, name: str) -> bool:
         found: list[PoolKind] = []
         for kind in KINDS:
-            existing = await self._kube.get_custom(*kind.resource, self.namespace, name)
+            try:
+                existing = await self._kube.get_custom(*kind.resource, self.namespace, name)
+            except Exception as exc:
+                if not self._unavailable(kind, exc):
+                    raise
+                continue
             if existing is None:
                 continue
             if not is_managed((existing.get("metadata") or {}).get("labels")):

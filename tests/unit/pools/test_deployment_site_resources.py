@@ -11,7 +11,7 @@ import pytest
 from communication_operator.contracts import DeployedPoolDto
 from communication_operator.pools import FINALIZER, PoolProvisioner, PoolStatusWriter, RegistrationOutcome
 from communication_operator.pools.kinds import COMMUNICATION_POOL, DEPLOYMENT_SITE, PoolKind
-from communication_operator.pools.provisioner import CRD_MISSING_FALLBACK
+from communication_operator.pools.provisioner import KIND_UNAVAILABLE
 from tests.unit.pools.doubles import FakeKube
 
 RT_ID = "65f0c0ffee0000000000aaaa"
@@ -108,53 +108,66 @@ async def test_a_hand_made_deploymentsite_is_left_alone() -> None:
     assert ("deploymentsites", "octo", NAME) in kube.objects
 
 
-class NoDeploymentSiteCrd(FakeKube):
-    """An API server where only the CommunicationPool CRD is installed: deploymentsites is a 404."""
+class DeploymentSitesUnavailable(FakeKube):
+    """An API server that does not serve us DeploymentSites: its CRD is missing (404 on every request
+    but a GET, which KubeObjects turns into None), or the operator's RBAC predates it (403)."""
 
-    @staticmethod
-    def _missing() -> Exception:
-        error = RuntimeError("the server could not find the requested resource")
-        error.status = 404  # type: ignore[attr-defined]
-        return error
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def _refuse(self, plural: str) -> None:
+        if plural == "deploymentsites":
+            error = RuntimeError("the server could not find the requested resource")
+            error.status = self.status  # type: ignore[attr-defined]
+            raise error
+
+    async def get_custom(
+        self, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> Any | None:
+        if self.status == 404 and plural == "deploymentsites":
+            return None
+        self._refuse(plural)
+        return await super().get_custom(group, version, plural, namespace, name)
 
     async def list_custom(
         self, group: str, version: str, plural: str, namespace: str
     ) -> list[dict[str, Any]]:
-        if plural == "deploymentsites":
-            raise self._missing()
+        self._refuse(plural)
         return await super().list_custom(group, version, plural, namespace)
 
     async def create_custom(
         self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> bool:
-        if plural == "deploymentsites":
-            raise self._missing()
+        self._refuse(plural)
         return await super().create_custom(group, version, plural, namespace, body)
 
 
-async def test_without_the_deploymentsite_crd_a_communicationpool_is_created_with_one_warning(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (404, "the CRD deploymentsites.octo-mesh.meshmakers.io is not installed"),
+        (403, "the operator may not use deploymentsites"),
+    ],
+)
+async def test_where_deploymentsites_are_unavailable_communicationpools_serve_with_one_warning(
+    status: int, why: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kube = NoDeploymentSiteCrd()
+    kube = DeploymentSitesUnavailable(status)
     provisioner = _provisioner(kube, Generation(DEPLOYMENT_SITE))
     other = "65f0c0ffee0000000000aaab"
 
     with caplog.at_level(logging.WARNING, logger="communication_operator.pools.provisioner"):
         assert await provisioner.pool_deployed(DeployedPoolDto(tenant_id="acme", pool_rt_id=RT_ID)) is True
         assert await provisioner.pool_deployed(DeployedPoolDto(tenant_id="acme", pool_rt_id=other)) is True
+        assert await provisioner.pool_undeployed("acme", other) is True
 
     pool = kube.objects[("communicationpools", "octo", NAME)]
     assert pool["spec"] == {"tenantId": "acme", "poolRtId": RT_ID}
     assert pool["metadata"]["labels"]["octo-mesh.meshmakers.io/pool-rt-id"] == RT_ID
-    expected = CRD_MISSING_FALLBACK % (
-        "DeploymentSite",
-        "deploymentsites.octo-mesh.meshmakers.io",
-        f"acme/{RT_ID}",
-        "CommunicationPool",
-        "DeploymentSite",
-    )
+    expected = KIND_UNAVAILABLE % ("DeploymentSite", why, "DeploymentSite")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [expected]
-    assert await provisioner.pool_undeployed("acme", RT_ID) is True
+    assert ("communicationpools", "octo", f"acme-{other}") not in kube.objects
 
 
 async def test_status_and_events_go_to_the_deploymentsite() -> None:
