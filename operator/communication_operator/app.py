@@ -40,10 +40,10 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
 from communication_operator.pools.kinds import kind_for_contract
 from communication_operator.redaction import redact_url_tokens, remember_secrets
+from communication_operator.runtime.pools import bind_to_hub
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version
