@@ -21,6 +21,7 @@ from communication_operator.pools import (
     PoolRegistry,
     PoolStatusWriter,
 )
+from communication_operator.pools.kinds import kind_for_contract
 from communication_operator.redaction import redact_url_tokens, remember_secrets
 from communication_operator.runtime.hub import build_hub
 from communication_operator.runtime.pools import bind_to_hub, build_pool_services
@@ -150,6 +151,8 @@ async def build_runtime(
         max_message_bytes=hub.options.max_message_bytes,
         metrics=metrics,
         supervisor=supervisor,
+        # CommunicationPools for a pool-era controller, DeploymentSites for a DS-era one.
+        kind_for=lambda: kind_for_contract(hub.contract.speaking),
     )
     bind_to_hub(hub, pools.registration)
     return Runtime(

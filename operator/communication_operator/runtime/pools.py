@@ -7,6 +7,7 @@ take plain options and ports and know neither.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from communication_operator.pools import (
     PoolRegistry,
     PoolStatusWriter,
 )
+from communication_operator.pools.kinds import COMMUNICATION_POOL, PoolKind
 from communication_operator.pools.provisioner import ProvisionerPort
 from communication_operator.pools.status import StatusPort
 from communication_operator.settings import Settings
@@ -50,8 +52,12 @@ class PoolServices:
     registration: PoolRegistrationService
 
 
-def build_provisioner(settings: Settings, objects: PoolKubePort) -> PoolProvisioner | None:
-    """Central mode (``OPERATOR__AUTOMANAGEPOOLS``) provisions pools the controller deploys; edge does not."""
+def build_provisioner(
+    settings: Settings, objects: PoolKubePort, kind_for: Callable[[], PoolKind] = lambda: COMMUNICATION_POOL
+) -> PoolProvisioner | None:
+    """Central mode (``OPERATOR__AUTOMANAGEPOOLS``) provisions pools the controller deploys; edge does not.
+
+    ``kind_for`` names the resource kind to create now (the controller's generation decides)."""
     if not settings.auto_manage_pools:
         return None
     password = settings.broker_password.get_secret_value() if settings.broker_password else None
@@ -60,6 +66,7 @@ def build_provisioner(settings: Settings, objects: PoolKubePort) -> PoolProvisio
         namespace=settings.pool_namespace,
         broker_user=settings.broker_user,
         broker_password=password,
+        kind_for=kind_for,
     )
 
 
@@ -72,11 +79,12 @@ def build_pool_services(
     max_message_bytes: int,
     metrics: OperatorMetrics,
     supervisor: TaskSupervisor,
+    kind_for: Callable[[], PoolKind] = lambda: COMMUNICATION_POOL,
 ) -> PoolServices:
     """Build (not start, not bind) the pool services for ``settings``."""
     registry = PoolRegistry()
     status = PoolStatusWriter(objects, in_progress_delay=IN_PROGRESS_DELAY)
-    provisioner = build_provisioner(settings, objects)
+    provisioner = build_provisioner(settings, objects, kind_for)
     registration = PoolRegistrationService(
         hub,
         registry,
