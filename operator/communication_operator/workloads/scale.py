@@ -18,6 +18,7 @@ ownership of the field (see docs/workloads.md, "Replica pin").
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -41,7 +42,8 @@ from communication_operator.workloads.naming import NamingError, release_name
 
 if TYPE_CHECKING:
     from communication_operator.metrics import OperatorMetrics
-    from communication_operator.workloads.service import ReportPort, WorkloadService
+    from communication_operator.workloads.ports import ReportPort
+    from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,6 @@ class ScaleHandler:
         self._hub = hub
         self._patcher = patcher
         self._metrics = ScaleMetrics(metrics) if metrics is not None else None
-        self.acks_sent = 0
 
     async def on_scale_workload(self, dto: ScaleWorkloadDto) -> None:
         """Schedule the scale behind the release's runs and return (pushes are handled one at a time)."""
@@ -197,7 +198,6 @@ class ScaleHandler:
         namespace = self._service.namespace_for(dto.workload_type)
         scheduled = self._service.schedule_scale(
             release,
-            dto.workload_rt_id,
             lambda: self._scale(dto, release, namespace, received, context),
             context,
         )
@@ -265,7 +265,6 @@ class ScaleHandler:
                 status_message=message,
             ),
         )
-        self.acks_sent += 1
         if settled is not None and self._metrics is not None:
             histogram = self._metrics.push_to_ack
 
@@ -282,8 +281,6 @@ def _join(targets: Sequence[ScaleTarget]) -> str:
 
 def _api_error(exc: ApiException) -> str:
     """``403 Forbidden: <the API server's message>``; the body's message, not the whole JSON."""
-    import json
-
     detail = ""
     try:
         body = json.loads(exc.body or "")
