@@ -60,8 +60,8 @@ from communication_operator.workloads.service import WorkloadService
 from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink
 
-from .workloads.fake_helm import FakeHelm
 from .workloads.doubles import FakeWatcher, MemorySecrets, RecordingHub, dto
+from .workloads.fake_helm import FakeHelm
 
 _CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")
 _NOTABLE = [

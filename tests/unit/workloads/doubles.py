@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from communication_operator.contracts import (
     WorkloadDeploymentStatusDto,
 )
 from communication_operator.metrics import NAMESPACE, OperatorMetrics
-from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.helm import HelmCli, HelmError, HelmResult, HelmVersion
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort, ReportPort
@@ -141,6 +141,90 @@ class FakeWatcher:
         await self.sink(text)
 
 
+class ScriptedHelm:
+    """An in-memory :class:`HelmPort` for the step tests: records each call as ``(operation, args)``,
+    answers from what the test set, raises the :class:`HelmError` set for an operation, and holds an
+    ``upgrade`` until :attr:`upgrade_may_finish` is set (when :attr:`hold_upgrade`)."""
+
+    def __init__(self, major: int = 4) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.major = major
+        self.histories: list[list[dict[str, Any]]] = []  # answers of successive history calls
+        self.releases: list[dict[str, Any]] = []
+        self.failures: dict[str, HelmError | ValueError] = {}
+        self.hold_upgrade = False
+        self.upgrade_may_finish = asyncio.Event()
+
+    def _call(self, operation: str, **args: Any) -> None:
+        self.calls.append((operation, args))
+        failure = self.failures.get(operation)
+        if failure is not None:
+            raise failure
+
+    def operations(self) -> list[str]:
+        return [operation for operation, _ in self.calls]
+
+    async def version(self) -> HelmVersion:
+        self._call("version")
+        return HelmVersion(self.major, 0, 0)
+
+    async def repo_add(self, alias: str, url: str, username: str | None, password: str | None) -> None:
+        self._call("repo-add", alias=alias, url=url, username=username, password=password)
+
+    async def repo_update(self, alias: str) -> None:
+        self._call("repo-update", alias=alias)
+
+    async def registry_login(self, host: str, username: str, password: str) -> None:
+        self._call("registry-login", host=host, username=username, password=password)
+
+    async def upgrade_install(
+        self,
+        release: str,
+        chart_ref: str,
+        *,
+        namespace: str,
+        values_files: Sequence[Path],
+        chart_version: str | None,
+        timeout_seconds: float,
+        history_max: int,
+        labels: Mapping[str, str],
+        dry_run: bool = False,
+        set_values: Mapping[str, str] | None = None,
+        force_conflicts: bool = False,
+        secrets: Iterable[str] = (),
+    ) -> HelmResult:
+        operation = "dry-run" if dry_run else "upgrade"
+        self._call(
+            operation,
+            release=release,
+            chart_ref=chart_ref,
+            namespace=namespace,
+            chart_version=chart_version,
+            set_values=dict(set_values or {}),
+            force_conflicts=force_conflicts,
+        )
+        if not dry_run and self.hold_upgrade:
+            await self.upgrade_may_finish.wait()
+        return HelmResult("", "", 0.0)
+
+    async def uninstall(self, release: str, namespace: str) -> HelmResult:
+        self._call("uninstall", release=release, namespace=namespace)
+        return HelmResult("", "", 0.0)
+
+    async def history(self, release: str, namespace: str, max_revisions: int = 20) -> list[dict[str, Any]]:
+        self._call("history", release=release, namespace=namespace, max_revisions=max_revisions)
+        return self.histories.pop(0) if self.histories else []
+
+    async def rollback(self, release: str, namespace: str, revision: int, timeout_seconds: float) -> None:
+        self._call("rollback", release=release, namespace=namespace, revision=revision)
+
+    async def list_releases(
+        self, namespace: str, selector: str | None = None, name_filter: str | None = None
+    ) -> list[dict[str, Any]]:
+        self._call("list", namespace=namespace, selector=selector, name_filter=name_filter)
+        return list(self.releases)
+
+
 class Harness:
     """A WorkloadService over the stand-in helm process and the in-memory doubles."""
 
@@ -224,4 +308,6 @@ def _ports_satisfied(
     harness: Harness,
 ) -> tuple[ReportPort, SecretStore, WatcherFactory, HelmPort, DeployWatcher]:
     """Never called: mypy checks here that each double (and the helm CLI) satisfies its port."""
+    scripted: HelmPort = ScriptedHelm()
+    assert scripted is not None
     return harness.hub, harness.secrets, harness._watcher, harness.helm, harness.watchers[0]
