@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from communication_operator.contracts import ServerMethod
-
-if TYPE_CHECKING:
-    from communication_operator.workloads.helm import HelmResult, HelmVersion
+from communication_operator.workloads.helm import HelmResult, HelmVersion
 
 Delivery = asyncio.Future[bool] | None
 

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -37,13 +37,11 @@ from communication_operator.contracts import (
 )
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.logs import log_context
+from communication_operator.metrics import NAMESPACE, SIGNAL_TO_REPORT_BUCKETS, OperatorMetrics
 from communication_operator.redaction import redact, truncate_middle
 from communication_operator.workloads.naming import NamingError, release_name
-
-if TYPE_CHECKING:
-    from communication_operator.metrics import OperatorMetrics
-    from communication_operator.workloads.ports import ReportPort
-    from communication_operator.workloads.service import WorkloadService
+from communication_operator.workloads.ports import ReportPort
+from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +143,6 @@ class ScaleMetrics:
     """Scale requests by outcome, and the time from the push to the controller having the ack."""
 
     def __init__(self, metrics: OperatorMetrics) -> None:
-        from communication_operator.metrics import NAMESPACE, SIGNAL_TO_REPORT_BUCKETS
-
         self.requests = Counter(
             "scale_requests",
             "ScaleWorkloadAsync pushes handled, by outcome (success, failure, not_found, invalid).",

@@ -3,16 +3,12 @@ fails before the per-release Secret changes what the running release reads."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.errors import DeployFailed
 from communication_operator.workloads.helm import HelmError
 from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.steps.helm_upgrade import UpgradeArgs, upgrade_install
-
-if TYPE_CHECKING:
-    from communication_operator.metrics import OperatorMetrics
 
 
 async def dry_run(

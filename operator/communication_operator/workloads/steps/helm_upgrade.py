@@ -7,15 +7,11 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from communication_operator.metrics import HelmResult
+from communication_operator.metrics import HelmResult, OperatorMetrics
 from communication_operator.workloads.helm import HelmError
 from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort
-
-if TYPE_CHECKING:
-    from communication_operator.metrics import OperatorMetrics
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.diagnostics import fail_fast_head, with_diagnostics
 from communication_operator.workloads.errors import DeployFailed, StoppedEarly
 from communication_operator.workloads.helm import HelmError
@@ -18,9 +19,6 @@ from communication_operator.workloads.scheduler import settle
 from communication_operator.workloads.signals import describe
 from communication_operator.workloads.steps.helm_upgrade import UpgradeArgs, upgrade_install
 from communication_operator.workloads.watcher import DeployWatcher
-
-if TYPE_CHECKING:
-    from communication_operator.metrics import OperatorMetrics
 
 log = logging.getLogger(__name__)
 
