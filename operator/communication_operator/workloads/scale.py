@@ -39,6 +39,7 @@ from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.logs import log_context
 from communication_operator.metrics import NAMESPACE, SIGNAL_TO_REPORT_BUCKETS, OperatorMetrics
 from communication_operator.redaction import redact, truncate_middle
+from communication_operator.workloads.errors import INVALID_WORKLOAD
 from communication_operator.workloads.naming import NamingError, release_name
 from communication_operator.workloads.ports import ReportPort
 from communication_operator.workloads.service import WorkloadService
@@ -57,7 +58,6 @@ NOTHING_TO_SCALE = (
 )
 SCALE_FAILED = "Scaling release {release} to {replicas} replica(s) failed: {error}"
 INVALID_REPLICAS = "Invalid scale: replicas must be 0 or more, got {replicas}"
-INVALID_WORKLOAD = "Invalid workload: {error}"
 
 
 class ScaleOutcome:
@@ -183,7 +183,7 @@ class ScaleHandler:
             release = release_name(dto.tenant_id, dto.workload_rt_id)
         except NamingError as exc:
             log.error("refusing scale of workload %r: %s", dto.workload_rt_id, exc, extra=context)
-            await self._ack(dto, False, INVALID_WORKLOAD.format(error=exc), ScaleOutcome.INVALID, received)
+            await self._ack(dto, False, INVALID_WORKLOAD.format(problem=exc), ScaleOutcome.INVALID, received)
             return
         context = {**context, **log_context(release=release)}
         if dto.replicas < 0:
@@ -215,7 +215,7 @@ class ScaleHandler:
         dto = ScaleWorkloadDto(
             tenant_id=ids.tenant_id, workload_rt_id=ids.workload_rt_id, workload_name=ids.workload_name or ""
         )
-        message = INVALID_WORKLOAD.format(error=problems)
+        message = INVALID_WORKLOAD.format(problem=problems)
         await self._ack(dto, False, message, ScaleOutcome.INVALID, time.monotonic())
 
     async def _scale(
