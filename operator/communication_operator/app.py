@@ -40,9 +40,9 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
 from communication_operator.redaction import redact_url_tokens, remember_secrets
+from communication_operator.runtime.pools import bind_to_hub
 from communication_operator.runtime.workloads import bind_workloads_to_hub, build_workload_service
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor

@@ -330,7 +330,7 @@ def test_rendered_env_is_understood_by_the_settings(
 
 def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from communication_operator.runtime.workloads import workload_options
-    from communication_operator.workloads.signals import FailFastPolicy
+    from communication_operator.workloads.signals.policy import FailFastPolicy
 
     def policy_for(values: dict[str, Any]) -> FailFastPolicy:
         env = container_env(one(template(values, tmp_path), "Deployment"))

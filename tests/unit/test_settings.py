@@ -206,7 +206,7 @@ def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyP
 
 def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest.MonkeyPatch) -> None:
     from communication_operator.runtime.workloads import workload_options
-    from communication_operator.workloads.signals import FailFastPolicy
+    from communication_operator.workloads.signals.policy import FailFastPolicy
 
     assert workload_options(load_settings()).fail_fast == FailFastPolicy()
     for name, value in {

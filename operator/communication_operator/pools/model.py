@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from communication_operator.logs import log_context
+
 GROUP = "octo-mesh.meshmakers.io"
 VERSION = "v1alpha1"
 PLURAL = "communicationpools"
@@ -41,6 +43,13 @@ class PoolRef:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def pool_context(key: PoolKey, ref: PoolRef | None = None) -> dict[str, str]:
+    """``extra=`` for a log line about a pool (and the CommunicationPool object, if one is meant)."""
+    if ref is None:
+        return log_context(tenant=key.tenant_id, pool=key.pool_rt_id)
+    return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=ref.namespace, name=ref.name)
 
 
 class CommunicationPoolSpec(BaseModel):

@@ -23,7 +23,7 @@ from communication_operator.workloads.replicas import KubeReplicaReader
 from communication_operator.workloads.scale import ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadService
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.values import ClusterDependencies, ClusterSecrets, IngressDefaults
 from communication_operator.workloads.values import OperatorContext as ValuesContext
 from communication_operator.workloads.valuesdirs import remove_orphaned_values_dirs

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from communication_operator.contracts import WorkloadType
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 
 STATUS_LIMIT: Final = 4000
 

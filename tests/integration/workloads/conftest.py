@@ -30,7 +30,7 @@ from communication_operator.workloads.replicas import KubeReplicaReader
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadService
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import RunningSimulator

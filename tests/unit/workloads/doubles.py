@@ -29,7 +29,7 @@ from communication_operator.workloads.replicas import ReplicaReader
 from communication_operator.workloads.repository import repository_alias
 from communication_operator.workloads.secrets import SecretSnapshot, SecretStore
 from communication_operator.workloads.service import WorkloadService
-from communication_operator.workloads.signals import Signal
+from communication_operator.workloads.signals.model import Signal
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import DeployWatcher, ProgressSink, WatcherFactory
 

@@ -21,7 +21,7 @@ from communication_operator.contracts import (
     WorkloadUndeployedDto,
 )
 from communication_operator.redaction import KNOWN_SECRETS
-from communication_operator.workloads.signals import Signal, SignalKind
+from communication_operator.workloads.signals.model import Signal, SignalKind
 from communication_operator.workloads.values import OperatorContext
 
 from .doubles import (

@@ -12,7 +12,7 @@ import pytest
 
 from communication_operator.contracts import ValueOverrideDto, WorkloadUndeployedDto
 from communication_operator.redaction import truncate_middle
-from communication_operator.workloads.signals import Signal, SignalKind
+from communication_operator.workloads.signals.model import Signal, SignalKind
 
 from .doubles import ALIAS, POOL, RELEASE, TENANT, WORKLOAD, Harness, until
 

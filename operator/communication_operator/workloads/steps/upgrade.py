@@ -16,7 +16,7 @@ from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.replicas import explain_field_conflict
 from communication_operator.workloads.scheduler import settle
-from communication_operator.workloads.signals import describe
+from communication_operator.workloads.signals.text import describe
 from communication_operator.workloads.steps.helm_upgrade import UpgradeArgs, upgrade_install
 from communication_operator.workloads.watcher import DeployWatcher
 
