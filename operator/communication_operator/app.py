@@ -41,6 +41,7 @@ from communication_operator.pools import (
     PoolRegistry,
     PoolStatusWriter,
 )
+from communication_operator.pools.kinds import kind_for_contract
 from communication_operator.redaction import redact_url_tokens, remember_secrets
 from communication_operator.runtime.pools import bind_to_hub
 from communication_operator.runtime.workloads import bind_workloads_to_hub, build_workload_service
@@ -157,6 +158,8 @@ async def build_context(
             namespace=settings.pool_namespace,
             broker_user=settings.broker_user,
             broker_password=settings.broker_password.get_secret_value() if settings.broker_password else None,
+            # CommunicationPools for a pool-era controller, DeploymentSites for a DS-era one.
+            kind_for=lambda: kind_for_contract(hub.contract.speaking),
         )
     # Workload deploys: hub handlers, and the workloads the reverse sync reports.
     workload_service = build_workload_service(

@@ -35,11 +35,13 @@ class PoolKey:
 
 @dataclass(frozen=True, order=True)
 class PoolRef:
-    """One CommunicationPool object. ``uid`` tells a re-created object of the same name apart."""
+    """One pool resource. ``uid`` tells a re-created object of the same name apart; ``kind`` is
+    ``CommunicationPool`` or ``DeploymentSite`` (:mod:`communication_operator.pools.kinds`)."""
 
     namespace: str
     name: str
     uid: str = ""
+    kind: str = KIND
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
