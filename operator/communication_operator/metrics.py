@@ -76,6 +76,14 @@ class HelmOutcome:
     CANCELLED: Final = "cancelled"
 
 
+class DeployResult:
+    """Values of the ``result`` label of the workload deploy and undeploy counters."""
+
+    SUCCESS: Final = "success"
+    FAILURE: Final = "failure"  # reported as failed (refused input, a failed step, or a bug)
+    CANCELLED: Final = "cancelled"  # superseded, undeployed meanwhile, or shutdown: nothing reported
+
+
 @dataclass(eq=False)
 class OperatorMetrics:
     """Every metric the operator exports, registered on ``registry`` (a fresh one by default)."""
@@ -168,8 +176,50 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self._workload_metrics(r)
         self.hub_connected.set(0)
         self.outbox_depth.set(0)
+
+    def _workload_metrics(self, r: CollectorRegistry) -> None:
+        self.workload_deploys_started = Counter(
+            "workload_deploys_started",
+            "Workload deploys begun (one per WorkloadDeployedAsync acted on).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_deploys = Counter(
+            "workload_deploys",
+            "Workload deploys finished, by result (success, failure, cancelled).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_deploys_stopped_early = Counter(
+            "workload_deploys_stopped_early",
+            "Failed deploys whose helm upgrade was stopped before its timeout by a fatal signal (fail-fast).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.release_recoveries = Counter(
+            "workload_release_recoveries",
+            "Releases found stuck in pending-* and unlocked before a deploy.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_undeploys = Counter(
+            "workload_undeploys",
+            "Workload undeploys finished (helm uninstall and the Secret's deletion), by result.",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_slots_in_use = Gauge(
+            "helm_slots_in_use",
+            "Deploys and undeploys holding one of the OPERATOR__HELM__MAXCONCURRENT slots.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_slots_in_use.set(0)
 
     # Small helpers so call sites stay one line and label values stay consistent.
 
@@ -224,6 +274,26 @@ class OperatorMetrics:
             raise
         finally:
             self.record_helm_run(operation, timer.result, time.monotonic() - started)
+
+    def record_deploy_started(self) -> None:
+        self.workload_deploys_started.inc()
+
+    def record_deploy_outcome(self, *, failed: bool, stopped_early: bool = False) -> None:
+        self.workload_deploys.labels(result=DeployResult.FAILURE if failed else DeployResult.SUCCESS).inc()
+        if stopped_early:
+            self.workload_deploys_stopped_early.inc()
+
+    def record_deploy_cancelled(self) -> None:
+        self.workload_deploys.labels(result=DeployResult.CANCELLED).inc()
+
+    def record_release_recovery(self) -> None:
+        self.release_recoveries.inc()
+
+    def record_undeploy(self, *, failed: bool) -> None:
+        self.workload_undeploys.labels(result=DeployResult.FAILURE if failed else DeployResult.SUCCESS).inc()
+
+    def set_helm_slots_in_use(self, count: int) -> None:
+        self.helm_slots_in_use.set(count)
 
     def observe_signal_to_report(self, seconds: float) -> None:
         self.signal_to_report_latency.observe(max(seconds, 0.0))

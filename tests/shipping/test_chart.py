@@ -334,7 +334,7 @@ def test_rendered_env_is_understood_by_the_settings(
 
 
 def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from communication_operator.workloads.service import WorkloadOptions
+    from communication_operator.runtime.workloads import workload_options
     from communication_operator.workloads.signals.policy import FailFastPolicy
 
     def policy_for(values: dict[str, Any]) -> FailFastPolicy:
@@ -344,7 +344,7 @@ def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch:
         for name, entry in env.items():
             if "value" in entry:
                 monkeypatch.setenv(name, entry["value"])
-        return WorkloadOptions.from_settings(load_settings()).fail_fast
+        return workload_options(load_settings()).fail_fast
 
     # The chart's defaults are the operator's defaults.
     assert policy_for(CENTRAL_VALUES) == FailFastPolicy()

@@ -43,9 +43,7 @@ class HubPort(ReportPort, Protocol):
 
 
 class PushSource(Protocol):
-    """Where services subscribe to the controller's pushes and to connection changes."""
-
-    state_listeners: list[Callable[[bool], None]]
+    """Where services subscribe to the controller's pushes and to every (re)connect."""
 
     def on(
         self, method: ClientMethod | str, handler: PushHandler, on_invalid: RefusalHandler | None = None
@@ -54,8 +52,15 @@ class PushSource(Protocol):
     def on_connected(self, hook: ConnectedHook) -> None: ...
 
 
+class ConnectionStateSource(Protocol):
+    """Listeners called with ``True`` when the connection is ready and ``False`` when it is lost."""
+
+    state_listeners: list[Callable[[bool], None]]
+
+
 __all__ = [
     "ConnectedHook",
+    "ConnectionStateSource",
     "Delivery",
     "HubPort",
     "PushHandler",

@@ -26,16 +26,13 @@ from communication_operator.redaction import redact_url_tokens, remember_secrets
 from communication_operator.runtime.hub import build_hub
 from communication_operator.runtime.pools import bind_to_hub, build_pool_services
 from communication_operator.runtime.secrets import configured_secrets
+from communication_operator.runtime.workloads import bind_workloads_to_hub, build_workload_service
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
-from communication_operator.workloads.service import (
-    WorkloadService,
-    bind_workloads_to_hub,
-    build_workload_service,
-)
+from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from communication_operator.contracts import ClientMethod
-from communication_operator.hub.ports import HubPort, PushSource
+from communication_operator.hub.ports import ConnectionStateSource, HubPort, PushSource
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.pools import (
     IN_PROGRESS_DELAY,
@@ -29,7 +29,11 @@ from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 
 
-def bind_to_hub(hub: PushSource, service: PoolRegistrationService) -> None:
+class PoolPushSource(PushSource, ConnectionStateSource, Protocol):
+    """What :func:`bind_to_hub` uses of the hub connection: pushes, connects and connection changes."""
+
+
+def bind_to_hub(hub: PoolPushSource, service: PoolRegistrationService) -> None:
     """Wire the service to the hub: connect hook, state listener and the pool pushes."""
     hub.on_connected(service.on_connected)
     hub.state_listeners.append(service.on_connection_state)
