@@ -32,9 +32,9 @@ from octo_devtools.controller_sim.admin_client import AdminClient
 from octo_devtools.demo.story import Story, StoryTarget, StoryTimeouts
 from octo_devtools.devcluster import images, operator_image
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import ClusterState
+from octo_devtools.devcluster.controlplane import ClusterState, wait_for_default_token
 from octo_devtools.devcluster.realnode import RealNode
-from octo_devtools.testing.cluster import KubeCluster, wait_for_default_token
+from octo_devtools.testing.cluster import KubeCluster
 from tests.e2e.support import HostSimulator, image_parts, operator_chart_values
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(600)]

@@ -424,6 +424,25 @@ def _default_account_ready(rest: KubeRest, state: ClusterState) -> bool:
     return not state.service_account_tokens or bool(body.get("secrets"))
 
 
+#: How long the controllers may take to give a new namespace its ``default`` account and token.
+TOKEN_TIMEOUT_S = 30.0
+
+
+def wait_for_default_token(rest: KubeRest, namespace: str, timeout: float = TOKEN_TIMEOUT_S) -> None:
+    """With service-account tokens on (the real node), a pod is admitted only once its account has its
+    token: wait for the namespace's ``default`` account to get one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = rest.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
+        if status == 200 and body.get("secrets"):
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"namespace {namespace}: the default ServiceAccount got no token in {timeout} s"
+            )
+        time.sleep(0.1)
+
+
 def render_kubeconfig(server: str, token: str, *, name: str = "devcluster") -> str:
     config = {
         "apiVersion": "v1",

@@ -33,7 +33,6 @@ import os
 import re
 import secrets
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,12 @@ from kubernetes_asyncio import client, config
 
 from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import ClusterError, KubeRest, tool_path_dirs
+from octo_devtools.devcluster.controlplane import (
+    ClusterError,
+    KubeRest,
+    tool_path_dirs,
+    wait_for_default_token,
+)
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.devcluster.lifecycle import NodeKind
 from octo_devtools.devcluster.paths import Toolchain
@@ -251,25 +255,6 @@ def _create_namespace(rest: KubeRest, name: str, *, with_token: bool = False) ->
         raise RuntimeError(f"creating namespace {name} failed: HTTP {status} {body}")
     if with_token:
         wait_for_default_token(rest, name)
-
-
-#: How long the controllers may take to give a new namespace its ``default`` account and token.
-TOKEN_TIMEOUT_S = 30.0
-
-
-def wait_for_default_token(rest: KubeRest, namespace: str, timeout: float = TOKEN_TIMEOUT_S) -> None:
-    """With service-account tokens on (the real node), a pod is admitted only once its account has its
-    token: wait for the namespace's ``default`` account to get one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = rest.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
-        if status == 200 and body.get("secrets"):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"namespace {namespace}: the default ServiceAccount got no token in {timeout} s"
-            )
-        time.sleep(0.1)
 
 
 @pytest.fixture
