@@ -1,6 +1,6 @@
 """Live failure signals while helm runs: watch the release's pods and the namespace's Warning events.
 
-Two watches (kubernetes-asyncio ``watch.Watch().stream``, never polling) feed one
+Two watches (:func:`~communication_operator.kube.watch_stream.watch_stream`, never polling) feed one
 :class:`~.signals.SignalSet`:
 
 * pods labelled ``app.kubernetes.io/instance=<release>`` in the pool namespace;
@@ -41,9 +41,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from communication_operator.kube.watch_stream import watch_stream
 from communication_operator.workloads.diagnostics import diagnostic_lines, fit_lines, redact_api_object
 from communication_operator.workloads.naming import HELM_INSTANCE_LABEL
 from communication_operator.workloads.signals import (
@@ -260,7 +261,7 @@ class ReleaseWatcher:
     async def _watch(self, kind: str, resource_version: str) -> str:
         """Follow one watch until the server ends it; returns the last resourceVersion seen."""
         func, selector = self._list_call(kind)
-        stream = watch.Watch(return_type="object").stream(
+        stream = watch_stream(
             func,
             self.namespace,
             **selector,
@@ -269,14 +270,10 @@ class ReleaseWatcher:
             timeout_seconds=self._watch_timeout,
             _request_timeout=self._watch_timeout + 30,
         )
-        async with stream:
-            async for event in stream:
+        async with contextlib.aclosing(stream):
+            async for kind_of_change, raw in stream:
                 received = time.monotonic()
-                raw = event.get("raw_object")
-                if not isinstance(raw, dict):
-                    continue
                 resource_version = str(get_path(raw, "metadata", "resourceVersion") or resource_version)
-                kind_of_change = event.get("type")
                 if kind_of_change == "BOOKMARK":
                     continue
                 now = self._clock()
