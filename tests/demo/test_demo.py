@@ -183,3 +183,23 @@ def test_demo_module_help_runs() -> None:
     )
     assert result.returncode == 0
     assert "--work-dir" in result.stdout
+
+
+def test_summary_is_headed_by_the_node_that_ran_the_pods() -> None:
+    table = render_summary(_results(True), node="real (kubelet 1.20.2)")
+    assert table.splitlines()[0] == "node: real (kubelet 1.20.2)"
+    assert table.splitlines()[-1] == "1/1 steps passed in 1.5 s: ALL STEPS PASSED"
+    assert not render_summary(_results(True)).startswith("node:")
+
+
+def test_real_node_story_adds_the_crash_loop_after_the_bad_image() -> None:
+    assert [s.key for s in REAL_NODE_STEPS] == [
+        "pool",
+        "good-workload",
+        "bad-image",
+        "crash-loop",
+        "restart",
+        "undeploy-workloads",
+        "undeploy-pool",
+    ]
+    assert [s.key for s in STEPS] == [s.key for s in REAL_NODE_STEPS if s.key != "crash-loop"]
