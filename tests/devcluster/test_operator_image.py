@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shlex
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,22 @@ def test_layer_is_owned_by_root_except_the_writable_dir(tmp_path: Path) -> None:
     assert members["usr/bin/tool"].mode == 0o755
     assert members["usr/bin/alias"].issym()
     assert members["usr/bin/alias"].linkname == "tool"
+
+
+def test_cache_clean_up_keeps_images_other_checkouts_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache is shared by every worktree on the machine: a build must not delete the image another
+    # checkout built (or reused) a moment ago, only ones unused for a day and the oldest beyond a few.
+    monkeypatch.setenv("COMMUNICATION_OPERATOR_CACHE", str(tmp_path))
+    directory = operator_image.image_dir()
+    directory.mkdir(parents=True)
+    now = time.time()
+    ages = {"mine": 0, "other-recent": 60, "b": 120, "c": 180, "d": 240, "stale": 2 * 24 * 3600}
+    for name, age in ages.items():
+        path = directory / f"{name}.tar"
+        path.write_bytes(b"x")
+        os.utime(path, (now - age, now - age))
+    operator_image._remove_stale_images(keep=directory / "mine.tar")
+    left = sorted(p.stem for p in directory.glob("*.tar"))
+    assert left == ["b", "c", "mine", "other-recent"]

