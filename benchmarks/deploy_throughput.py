@@ -44,8 +44,9 @@ from communication_operator.contracts import (
 )
 from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.secrets import ReleaseSecrets
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
+from communication_operator.workloads.service import WorkloadService
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import SimulatorOptions, running_simulator
@@ -166,7 +167,7 @@ async def run(workloads: int, levels: list[int], node: NodeKind = "fake") -> dic
                 elapsed = max(c["time"] for c in statuses) - started
                 busy_after, total_after = cpu_times()
                 helm_cpu = helm_cpu_seconds() - helm_before
-                peak = service.stats.peak_running
+                peak = service.scheduler.peak_running
                 for workload in ids:  # clean up, not timed
                     await sim.admin.undeploy_workload(workload)
                 await asyncio.sleep(0.5)

@@ -44,9 +44,10 @@ from benchmarks.local_stack import local_stack
 from communication_operator.contracts import ClientMethod, ServerMethod
 from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.secrets import ReleaseSecrets
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.service import WorkloadService
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.values import OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import SimulatorOptions, running_simulator

@@ -40,19 +40,17 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
+from communication_operator.pools.kinds import kind_for_contract
 from communication_operator.redaction import redact_url_tokens, remember_secrets
+from communication_operator.runtime.pools import bind_to_hub
+from communication_operator.runtime.workloads import bind_workloads_to_hub, build_workload_service
 from communication_operator.settings import Settings
 from communication_operator.supervision import TaskSupervisor
 from communication_operator.version import package_version
 from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
-from communication_operator.workloads.service import (
-    WorkloadService,
-    bind_workloads_to_hub,
-    build_workload_service,
-)
+from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +158,8 @@ async def build_context(
             namespace=settings.pool_namespace,
             broker_user=settings.broker_user,
             broker_password=settings.broker_password.get_secret_value() if settings.broker_password else None,
+            # CommunicationPools for a pool-era controller, DeploymentSites for a DS-era one.
+            kind_for=lambda: kind_for_contract(hub.contract.speaking),
         )
     # Workload deploys: hub handlers, and the workloads the reverse sync reports.
     workload_service = build_workload_service(

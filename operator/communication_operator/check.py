@@ -1,8 +1,8 @@
 """``communication-operator check``: can this operator work here? A pass/fail table, exit 1 on failure.
 
 It checks what the operator needs at run time, in the order a platform engineer would debug it:
-settings, the controller (token, negotiate and handshake), the Kubernetes API, the CRD, the RBAC
-permissions (``SelfSubjectAccessReview``), and helm.
+settings, the controller (token, negotiate and handshake), the Kubernetes API, the CRDs (CommunicationPool
+and DeploymentSite: the operator serves both), the RBAC permissions (``SelfSubjectAccessReview``), and helm.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 from communication_operator.hub.session import HubSession, SessionConfig
 from communication_operator.kube import KubeClient
 from communication_operator.pools import GROUP, PLURAL
+from communication_operator.pools.kinds import KINDS
 from communication_operator.redaction import redact_url_tokens
 from communication_operator.settings import ConfigurationError, Settings, load_settings
 from communication_operator.workloads.helm import HelmCli
@@ -44,8 +45,12 @@ def required_permissions(settings: Settings) -> list[tuple[Permission, str]]:
     """(permission, namespace or "" for cluster-wide) the operator uses in ``settings``' mode."""
     watch = settings.watch_namespace
     pools = settings.pool_namespace
-    needed = [(Permission(verb, PLURAL, GROUP), watch) for verb in ("get", "list", "watch", "patch")] + [
-        (Permission("patch", PLURAL, GROUP, subresource="status"), watch),
+    needed = [
+        (Permission(verb, kind.plural, kind.group), watch)
+        for kind in KINDS
+        for verb in ("get", "list", "watch", "patch")
+    ] + [(Permission("patch", kind.plural, kind.group, subresource="status"), watch) for kind in KINDS]
+    needed += [
         (Permission("create", "events"), watch),
         (Permission("list", "customresourcedefinitions", "apiextensions.k8s.io", namespace_scoped=False), ""),
         (Permission("list", "namespaces", namespace_scoped=False), ""),
@@ -56,7 +61,8 @@ def required_permissions(settings: Settings) -> list[tuple[Permission, str]]:
         (Permission("create", "deployments", "apps"), pools),
     ]
     if settings.auto_manage_pools:
-        needed += [(Permission(verb, PLURAL, GROUP), pools) for verb in ("create", "delete")]
+        verbs = ("create", "delete")
+        needed += [(Permission(verb, kind.plural, kind.group), pools) for kind in KINDS for verb in verbs]
     return needed
 
 
@@ -112,7 +118,8 @@ async def run_checks(settings: Settings, kubeconfig: Path | None = None) -> list
         api = kube.api
         try:
             results.append(await _guard("kubernetes API", lambda: _server_version(api)))
-            results.append(await _guard("CRD", lambda: _crd_installed(api)))
+            for kind in KINDS:
+                results.append(await _guard("CRD", functools.partial(_crd_installed, api, kind.crd_name)))
             for permission, namespace in required_permissions(settings):
                 review = functools.partial(_allowed, api, permission, namespace)
                 results.append(await _guard(f"rbac: {permission.describe()}", review))
@@ -127,10 +134,10 @@ async def _server_version(api: client.ApiClient) -> str:
     return f"server {info.git_version}"
 
 
-async def _crd_installed(api: client.ApiClient) -> str:
-    crd = await client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
+async def _crd_installed(api: client.ApiClient, name: str = CRD_NAME) -> str:
+    crd = await client.ApiextensionsV1Api(api).read_custom_resource_definition(name)
     versions = ", ".join(v.name for v in crd.spec.versions if v.served)
-    return f"{CRD_NAME} ({versions})"
+    return f"{name} ({versions})"
 
 
 async def _allowed(api: client.ApiClient, permission: Permission, namespace: str) -> str:

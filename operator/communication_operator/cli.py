@@ -1,4 +1,4 @@
-"""``communication-operator run | crds | version``.
+"""``communication-operator run | check | crds [--kind communicationpool|deploymentsite|all] | version``.
 
 Exit codes: 0 after a clean stop, 1 when the operator failed, 2 for a configuration error (one line on
 stderr naming the variable).
@@ -20,6 +20,7 @@ from communication_operator.version import package_version
 PROG = "communication-operator"
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
+CRD_CHOICES = ("communicationpool", "deploymentsite", "all")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--kubeconfig", type=Path, help="kubeconfig file (default: in-cluster, then $KUBECONFIG)"
     )
-    commands.add_parser("crds", help="print the CommunicationPool CustomResourceDefinition")
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions the operator serves")
+    crds.add_argument(
+        "--kind",
+        choices=CRD_CHOICES,
+        default="communicationpool",
+        help="which CRD: communicationpool (the default), deploymentsite, or all (both, as one YAML stream)",
+    )
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -94,9 +101,11 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "crds":
-        from communication_operator.resources import communication_pool_crd
+        from communication_operator.resources import communication_pool_crd, deployment_site_crd
 
-        sys.stdout.write(communication_pool_crd())
+        texts = {"communicationpool": [communication_pool_crd()], "deploymentsite": [deployment_site_crd()]}
+        texts["all"] = texts["communicationpool"] + texts["deploymentsite"]
+        sys.stdout.write("---\n".join(texts[args.kind]))
         return 0
     if args.command == "check":
         from communication_operator import check

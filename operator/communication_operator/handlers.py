@@ -1,9 +1,10 @@
-"""kopf handlers: thin adapters from CommunicationPool events to the pool services.
+"""kopf handlers: thin adapters from CommunicationPool and DeploymentSite events to the pool services.
 
-Each resource handler validates the spec into :class:`CommunicationPoolSpec`, calls one service method
-and returns nothing (kopf writes no handler results into ``status``; the services own the status).
-Handlers are registered on a fresh :class:`kopf.OperatorRegistry` by :func:`build_registry`, so tests
-can run several operators one after another in one process.
+Both kinds get the same handlers (:mod:`communication_operator.pools.kinds`); kopf's ``resource``
+tells them apart. Each resource handler validates the spec into :class:`CommunicationPoolSpec`, calls
+one service method and returns nothing (kopf writes no handler results into ``status``; the services
+own the status). Handlers are registered on a fresh :class:`kopf.OperatorRegistry` by
+:func:`build_registry`, so tests can run several operators one after another in one process.
 
 The services live in an :class:`~communication_operator.app.OperatorContext` under ``memo.context``.
 """
@@ -14,7 +15,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import kopf
-from pydantic import ValidationError
 
 from communication_operator.hub import NotConnected
 from communication_operator.kube import kopf_session
@@ -25,9 +25,9 @@ from communication_operator.pools import (
     PLURAL,
     VERSION,
     CommunicationPoolSpec,
-    PoolRef,
     Reason,
 )
+from communication_operator.pools.kinds import KINDS, InvalidSpec, PoolKind, kind_of_plural
 
 if TYPE_CHECKING:
     from communication_operator.app import OperatorContext
@@ -80,12 +80,16 @@ def configure_kopf(settings: kopf.OperatorSettings, *, in_process: bool = False)
         settings.process.ultimate_exiting_timeout = None
 
 
-def _spec(spec: Any) -> CommunicationPoolSpec:
+def _kind(resource: Any) -> PoolKind:
+    """The kind of the object a handler is called for (kopf passes its ``resource``)."""
+    return kind_of_plural(str(getattr(resource, "plural", PLURAL)))
+
+
+def _spec(spec: Any, kind: PoolKind) -> CommunicationPoolSpec:
     try:
-        return CommunicationPoolSpec.from_body(spec)
-    except ValidationError as exc:
-        problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise kopf.PermanentError(f"invalid CommunicationPool: {problems}") from None
+        return kind.parse_spec(spec)
+    except InvalidSpec as exc:
+        raise kopf.PermanentError(str(exc)) from None
 
 
 # -- activity handlers -------------------------------------------------------------------------------
@@ -127,12 +131,22 @@ def probe_background_tasks(memo: Any, **_: Any) -> dict[str, Any]:
 
 
 async def register_pool(
-    *, spec: Any, status: Any, meta: Any, name: str, namespace: str | None, uid: str, memo: Any, **_: Any
+    *,
+    spec: Any,
+    status: Any,
+    meta: Any,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    resource: Any = None,
+    **_: Any,
 ) -> None:
     """create / resume / spec update: own the pool and register it (or leave it to the connect hook)."""
-    pool = _spec(spec)
+    kind = _kind(resource)
+    pool = _spec(spec, kind)
     await context_of(memo).registration.ensure_registered(
-        PoolRef(namespace or "", name, uid),
+        kind.ref(namespace or "", name, uid),
         pool,
         generation=meta.get("generation"),
         current_status=dict(status or {}),
@@ -140,7 +154,14 @@ async def register_pool(
 
 
 async def unregister_pool(
-    *, spec: Any, name: str, namespace: str | None, uid: str, memo: Any, **_: Any
+    *,
+    spec: Any,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    resource: Any = None,
+    **_: Any,
 ) -> None:
     """delete (our finalizer holds the object until this succeeds): unregister the pool.
 
@@ -149,10 +170,11 @@ async def unregister_pool(
     ``UNREGISTER_GIVE_UP_SECONDS`` releases the object anyway.
     """
     context = context_of(memo)
-    ref = PoolRef(namespace or "", name, uid)
+    kind = _kind(resource)
+    ref = kind.ref(namespace or "", name, uid)
     try:
-        pool = CommunicationPoolSpec.from_body(spec)
-    except ValidationError:
+        pool = kind.parse_spec(spec)
+    except InvalidSpec:
         log.warning("%s has no valid spec; nothing to unregister", ref)
         return
     try:
@@ -180,12 +202,13 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.cleanup(registry=registry, id="cleanup", errors=kopf.ErrorsMode.IGNORED)(cleanup)
     kopf.on.probe(registry=registry, id="hub", errors=kopf.ErrorsMode.IGNORED)(probe_hub)
     kopf.on.probe(registry=registry, id="tasks", errors=kopf.ErrorsMode.PERMANENT)(probe_background_tasks)
-    kopf.on.resume(*POOLS, registry=registry, id="register")(register_pool)
-    kopf.on.create(*POOLS, registry=registry, id="register")(register_pool)
-    kopf.on.update(*POOLS, registry=registry, id="register", field="spec")(register_pool)
-    kopf.on.delete(*POOLS, registry=registry, id="unregister", timeout=UNREGISTER_GIVE_UP_SECONDS)(
-        unregister_pool
-    )
+    for kind in KINDS:  # CommunicationPool and DeploymentSite: the same handlers
+        kopf.on.resume(*kind.resource, registry=registry, id="register")(register_pool)
+        kopf.on.create(*kind.resource, registry=registry, id="register")(register_pool)
+        kopf.on.update(*kind.resource, registry=registry, id="register", field="spec")(register_pool)
+        kopf.on.delete(
+            *kind.resource, registry=registry, id="unregister", timeout=UNREGISTER_GIVE_UP_SECONDS
+        )(unregister_pool)
     return registry
 
 

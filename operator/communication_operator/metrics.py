@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Thread
@@ -27,6 +27,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -38,6 +39,9 @@ NAMESPACE: Final = "communication_operator"
 # Pool phases as written to `status.phase` of a CommunicationPool; always exported (0 when absent)
 # so that an alert on `pools{phase="Failed"} > 0` has a series to evaluate.
 POOL_PHASES: Final = ("Pending", "Registered", "Failed")
+
+#: Owned pools by phase, read when the gauge is scraped (from the metrics server's thread).
+PoolPhaseSource = Callable[[], Mapping[str, int]]
 
 # Helm runs take seconds to minutes (the default helm timeout is 300 s).
 HELM_DURATION_BUCKETS: Final = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0)
@@ -70,6 +74,14 @@ class HelmResult:
     FAILURE: Final = "failure"  # helm exited non-zero
     TIMEOUT: Final = "timeout"
     CANCELLED: Final = "cancelled"
+
+
+class DeployResult:
+    """Values of the ``result`` label of the workload deploy and undeploy counters."""
+
+    SUCCESS: Final = "success"
+    FAILURE: Final = "failure"  # reported as failed (refused input, a failed step, or a bug)
+    CANCELLED: Final = "cancelled"  # superseded, undeployed meanwhile, or shutdown: nothing reported
 
 
 @dataclass(eq=False)
@@ -112,13 +124,8 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
-        self.pools = Gauge(
-            "pools",
-            "CommunicationPools served by this operator, by status phase.",
-            ["phase"],
-            namespace=NAMESPACE,
-            registry=r,
-        )
+        self.pools = PoolPhaseCollector()
+        r.register(self.pools)
         self.helm_runs = Counter(
             "helm_runs",
             "Finished helm invocations, by operation (install, upgrade, uninstall, ...) and result.",
@@ -169,9 +176,50 @@ class OperatorMetrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self._workload_metrics(r)
         self.hub_connected.set(0)
         self.outbox_depth.set(0)
-        self.set_pool_phases({})
+
+    def _workload_metrics(self, r: CollectorRegistry) -> None:
+        self.workload_deploys_started = Counter(
+            "workload_deploys_started",
+            "Workload deploys begun (one per WorkloadDeployedAsync acted on).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_deploys = Counter(
+            "workload_deploys",
+            "Workload deploys finished, by result (success, failure, cancelled).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_deploys_stopped_early = Counter(
+            "workload_deploys_stopped_early",
+            "Failed deploys whose helm upgrade was stopped before its timeout by a fatal signal (fail-fast).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.release_recoveries = Counter(
+            "workload_release_recoveries",
+            "Releases found stuck in pending-* and unlocked before a deploy.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.workload_undeploys = Counter(
+            "workload_undeploys",
+            "Workload undeploys finished (helm uninstall and the Secret's deletion), by result.",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_slots_in_use = Gauge(
+            "helm_slots_in_use",
+            "Deploys and undeploys holding one of the OPERATOR__HELM__MAXCONCURRENT slots.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.helm_slots_in_use.set(0)
 
     # Small helpers so call sites stay one line and label values stay consistent.
 
@@ -202,13 +250,9 @@ class OperatorMetrics:
     def set_outbox_depth(self, depth: int) -> None:
         self.outbox_depth.set(depth)
 
-    def set_pool_phases(self, counts: Mapping[str, int]) -> None:
-        """Replace the pool gauge with ``counts``; known phases missing from it are exported as 0."""
-        for phase in POOL_PHASES:
-            self.pools.labels(phase=phase).set(counts.get(phase, 0))
-        for phase, count in counts.items():
-            if phase not in POOL_PHASES:
-                self.pools.labels(phase=phase).set(count)
+    def count_pools_with(self, source: PoolPhaseSource) -> None:
+        """Let the ``pools`` gauge call ``source`` at every scrape (replacing any earlier source)."""
+        self.pools.source = source
 
     def record_helm_run(self, operation: str, result: str, seconds: float) -> None:
         self.helm_runs.labels(operation=operation, result=result).inc()
@@ -231,12 +275,59 @@ class OperatorMetrics:
         finally:
             self.record_helm_run(operation, timer.result, time.monotonic() - started)
 
+    def record_deploy_started(self) -> None:
+        self.workload_deploys_started.inc()
+
+    def record_deploy_outcome(self, *, failed: bool, stopped_early: bool = False) -> None:
+        self.workload_deploys.labels(result=DeployResult.FAILURE if failed else DeployResult.SUCCESS).inc()
+        if stopped_early:
+            self.workload_deploys_stopped_early.inc()
+
+    def record_deploy_cancelled(self) -> None:
+        self.workload_deploys.labels(result=DeployResult.CANCELLED).inc()
+
+    def record_release_recovery(self) -> None:
+        self.release_recoveries.inc()
+
+    def record_undeploy(self, *, failed: bool) -> None:
+        self.workload_undeploys.labels(result=DeployResult.FAILURE if failed else DeployResult.SUCCESS).inc()
+
+    def set_helm_slots_in_use(self, count: int) -> None:
+        self.helm_slots_in_use.set(count)
+
     def observe_signal_to_report(self, seconds: float) -> None:
         self.signal_to_report_latency.observe(max(seconds, 0.0))
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (what ``/metrics`` serves)."""
         return generate_latest(self.registry)
+
+
+class PoolPhaseCollector:
+    """The ``pools`` gauge, computed when scraped from whatever the source says then.
+
+    Known phases missing from the source's counts are exported as 0. No source (no pool service yet)
+    means no pools. The source runs on the scraping thread, so it must only read.
+    """
+
+    NAME: Final = f"{NAMESPACE}_pools"
+    DOCUMENTATION: Final = "CommunicationPools served by this operator, by status phase."
+
+    def __init__(self) -> None:
+        self.source: PoolPhaseSource = dict
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.NAME, self.DOCUMENTATION, labels=["phase"])]
+
+    def collect(self) -> list[Metric]:
+        counts = self.source()
+        family = GaugeMetricFamily(self.NAME, self.DOCUMENTATION, labels=["phase"])
+        for phase in POOL_PHASES:
+            family.add_metric([phase], counts.get(phase, 0))
+        for phase, count in counts.items():
+            if phase not in POOL_PHASES:
+                family.add_metric([phase], count)
+        return [family]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests: the CommunicationPool CRD on the local API server."""
+"""Fixtures shared by the integration tests: the CommunicationPool and DeploymentSite CRDs on the local
+API server (the chart ships both; the operator serves both)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
-from communication_operator.resources import communication_pool_crd
+from communication_operator.resources import communication_pool_crd, deployment_site_crd
 from octo_devtools.testing.cluster import KubeCluster
 
 
-@pytest.fixture(scope="session")
-def pool_crd(kube_cluster: KubeCluster) -> dict[str, Any]:
-    """The CommunicationPool CRD, created once per run from the packaged manifest and Established."""
-    manifest = yaml.safe_load(communication_pool_crd())
+def _install_crd(kube_cluster: KubeCluster, text: str) -> dict[str, Any]:
+    """Create the CRD from a packaged manifest (or find it there) and wait until it is Established."""
+    manifest = yaml.safe_load(text)
     rest = kube_cluster.rest()
     status, body = rest.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", manifest)
-    if status not in (201, 409):
-        raise RuntimeError(f"the API server refused the CommunicationPool CRD: HTTP {status} {body}")
     name = manifest["metadata"]["name"]
+    if status not in (201, 409):
+        raise RuntimeError(f"the API server refused the CRD {name}: HTTP {status} {body}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         _, current = rest.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
@@ -29,3 +29,11 @@ def pool_crd(kube_cluster: KubeCluster) -> dict[str, Any]:
             return dict(current)
         time.sleep(0.2)
     raise RuntimeError(f"CRD {name} not Established after 30 s")
+
+
+@pytest.fixture(scope="session")
+def pool_crd(kube_cluster: KubeCluster) -> dict[str, Any]:
+    """The CommunicationPool CRD (returned) and the DeploymentSite CRD, created once per run."""
+    pool = _install_crd(kube_cluster, communication_pool_crd())
+    _install_crd(kube_cluster, deployment_site_crd())
+    return pool

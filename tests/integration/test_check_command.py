@@ -62,3 +62,18 @@ def test_settings_errors_are_reported_in_the_table(monkeypatch: pytest.MonkeyPat
     out = io.StringIO()
     assert check.main(out) == 1
     assert "FAIL  settings  OPERATOR__POOLREGISTRATIONRETRYSECONDS" in out.getvalue()
+
+
+async def test_both_pool_kinds_are_checked(
+    kube_cluster: KubeCluster, controller_sim: RunningSimulator, pool_crd: dict[str, Any]
+) -> None:
+    settings = settings_for(controller_sim.base_url, kube_cluster, OPERATOR__AUTOMANAGEPOOLS=True)
+    results = await check.run_checks(settings, kube_cluster.kubeconfig)
+    assert [(r.detail, r.ok) for r in results if r.name == "CRD"] == [
+        ("communicationpools.octo-mesh.meshmakers.io (v1alpha1)", True),
+        ("deploymentsites.octo-mesh.meshmakers.io (v1)", True),
+    ]
+    names = {r.name for r in results}
+    assert "rbac: watch deploymentsites.octo-mesh.meshmakers.io" in names
+    assert "rbac: patch deploymentsites/status.octo-mesh.meshmakers.io" in names
+    assert "rbac: create deploymentsites.octo-mesh.meshmakers.io" in names

@@ -15,7 +15,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from communication_operator.metrics import OperatorMetrics
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import ChartRepo, KubeCluster
 from tests.integration.workloads.conftest import Deployer, build_deployer, close_deployers

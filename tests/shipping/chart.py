@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "communication-operator"
 CANONICAL_CRD = ROOT / "crds" / "communicationpool.yaml"
 CHART_CRD = CHART / "files" / "crds" / "communicationpool.yaml"
+CANONICAL_DEPLOYMENT_SITE_CRD = ROOT / "crds" / "deploymentsite.yaml"
+CHART_DEPLOYMENT_SITE_CRD = CHART / "files" / "crds" / "deploymentsite.yaml"
 
 CONTROLLER_URI = "https://octo.example.com/communication"
 

@@ -197,7 +197,12 @@ def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 
 def test_crd_is_rendered_from_the_canonical_file_and_kept_on_uninstall(central: list[dict[str, Any]]) -> None:
-    crd = one(central, "CustomResourceDefinition")
+    # The chart ships the DeploymentSite CRD too (test_chart_deployment_site.py): pick the pool one.
+    [crd] = [
+        m
+        for m in by_kind(central, "CustomResourceDefinition")
+        if m["metadata"]["name"] == "communicationpools.octo-mesh.meshmakers.io"
+    ]
     assert crd == yaml.safe_load(CANONICAL_CRD.read_text())
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
@@ -329,8 +334,8 @@ def test_rendered_env_is_understood_by_the_settings(
 
 
 def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from communication_operator.workloads.service import WorkloadOptions
-    from communication_operator.workloads.signals import FailFastPolicy
+    from communication_operator.runtime.workloads import workload_options
+    from communication_operator.workloads.signals.policy import FailFastPolicy
 
     def policy_for(values: dict[str, Any]) -> FailFastPolicy:
         env = container_env(one(template(values, tmp_path), "Deployment"))
@@ -339,7 +344,7 @@ def test_fail_fast_values_reach_the_workload_policy(tmp_path: Path, monkeypatch:
         for name, entry in env.items():
             if "value" in entry:
                 monkeypatch.setenv(name, entry["value"])
-        return WorkloadOptions.from_settings(load_settings()).fail_fast
+        return workload_options(load_settings()).fail_fast
 
     # The chart's defaults are the operator's defaults.
     assert policy_for(CENTRAL_VALUES) == FailFastPolicy()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from communication_operator.cli import main
 from communication_operator.resources import communication_pool_crd
@@ -54,3 +55,21 @@ def test_missing_controller_uri_stops_run_with_exit_2() -> None:
     assert result.returncode == 2
     assert "OPERATOR__COMMUNICATIONCONTROLLERURI: required" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("deploymentsite", ["deploymentsites.octo-mesh.meshmakers.io"]),
+        (
+            "all",
+            ["communicationpools.octo-mesh.meshmakers.io", "deploymentsites.octo-mesh.meshmakers.io"],
+        ),
+    ],
+)
+def test_crds_prints_the_deployment_site_crd_on_request(
+    kind: str, expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["crds", "--kind", kind]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["metadata"]["name"] for d in documents] == expected

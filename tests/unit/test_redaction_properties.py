@@ -54,13 +54,14 @@ from communication_operator.redaction import (
 )
 from communication_operator.settings import ConfigurationError, load_settings
 from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.repository import RepositoryError, chart_source
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
+from communication_operator.workloads.service import WorkloadService
 from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink
 
+from .workloads.doubles import FakeWatcher, MemorySecrets, RecordingHub, dto
 from .workloads.fake_helm import FakeHelm
-from .workloads.test_service import FakeWatcher, MemorySecrets, RecordingHub, dto
 
 _CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")
 _NOTABLE = [

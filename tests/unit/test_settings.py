@@ -205,10 +205,10 @@ def test_hub_options_carry_connection_settings(clean_environment: pytest.MonkeyP
 
 
 def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest.MonkeyPatch) -> None:
-    from communication_operator.workloads.service import WorkloadOptions
-    from communication_operator.workloads.signals import FailFastPolicy
+    from communication_operator.runtime.workloads import workload_options
+    from communication_operator.workloads.signals.policy import FailFastPolicy
 
-    assert WorkloadOptions.from_settings(load_settings()).fail_fast == FailFastPolicy()
+    assert workload_options(load_settings()).fail_fast == FailFastPolicy()
     for name, value in {
         "OPERATOR__HELM__FAILFAST": "false",
         "OPERATOR__HELM__FAILFASTIMAGEPULLSECONDS": "90",
@@ -217,7 +217,7 @@ def test_fail_fast_settings_become_the_workload_policy(clean_environment: pytest
         "OPERATOR__HELM__FAILFASTUNSCHEDULABLESECONDS": "0",
     }.items():
         clean_environment.setenv(name, value)
-    policy = WorkloadOptions.from_settings(load_settings()).fail_fast
+    policy = workload_options(load_settings()).fail_fast
     assert policy == FailFastPolicy(
         enabled=False,
         image_pull_grace_seconds=90,

@@ -279,13 +279,13 @@ Optional settings are rendered only when set, so the operator's own defaults app
 {{/* RBAC rules for namespaced resources (rationale in templates/rbac.yaml and docs/install.md). */}}
 {{- define "communication-operator.rules.namespaced" }}
 - apiGroups: ["octo-mesh.meshmakers.io"]
-  resources: ["communicationpools"]
+  resources: ["communicationpools", "deploymentsites"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["octo-mesh.meshmakers.io"]
-  resources: ["communicationpools/status"]
+  resources: ["communicationpools/status", "deploymentsites/status"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["octo-mesh.meshmakers.io"]
-  resources: ["communicationpools/finalizers"]
+  resources: ["communicationpools/finalizers", "deploymentsites/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets", "configmaps", "services", "serviceaccounts"]

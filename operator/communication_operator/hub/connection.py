@@ -1,8 +1,8 @@
 """The operator's one connection to the controller: a supervisor task that never gives up.
 
 It opens a fresh :class:`HubSession` per attempt (fresh negotiate, fresh token), runs the
-``on_connected`` hooks before any other traffic, dispatches the controller's pushes one at a time,
-and delivers queued reports from the outbox in order.
+``on_connected`` hooks before any other traffic, hands the controller's pushes to the dispatcher
+(:mod:`.dispatch`, one at a time) and queued reports to the outbox task (:mod:`.delivery`, in order).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from communication_operator.contracts import (
 from communication_operator.contracts.profiles import ContractSelector
 from communication_operator.hub.auth import TokenError
 from communication_operator.hub.backoff import Backoff
+from communication_operator.hub.delivery import ReportDelivery
 from communication_operator.hub.dispatch import HubStats, PushCallback, PushDispatcher, RefusalCallback
 from communication_operator.hub.errors import (
     AuthenticationFailed,
@@ -38,24 +39,13 @@ from communication_operator.hub.errors import (
     NotConnected,
 )
 from communication_operator.hub.generations import invoke_in_contract, push_in_cp_names
-from communication_operator.hub.outbox import (
-    Outbox,
-    Report,
-    ReportFitter,
-    make_report,
-    report_subject,
-)
 from communication_operator.hub.session import CloseInfo, HubSession, SessionConfig
 from communication_operator.hub.throttle import AuthRefusalLog
-from communication_operator.metrics import DropReason, InvocationOutcome, OperatorMetrics
-from communication_operator.redaction import redact_and_bound, redact_url_tokens
+from communication_operator.metrics import InvocationOutcome, OperatorMetrics
+from communication_operator.redaction import redact_url_tokens
 from communication_operator.supervision import TaskSupervisor
 
 log = logging.getLogger(__name__)
-
-REPORT_DROPPED = "dropping %s (%s), which can never be delivered: %s; later reports go on"
-#: Characters of a dropped report's error in its log line (redacted, then cut).
-DROP_ERROR_LIMIT = 500
 
 ConnectedHook = Callable[[], Awaitable[None]]
 
@@ -109,17 +99,20 @@ class HubConnection:
         self._hooks: list[ConnectedHook] = []
         self._session: HubSession | None = None
         self._ready = asyncio.Event()
-        self._outbox = Outbox(options.outbox_limit)
-        self._fitter = ReportFitter(options.max_message_bytes)
-        self._outbox_changed = asyncio.Event()
-        self._outbox_empty = asyncio.Event()
-        self._outbox_empty.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._rejected_logged: set[str] = set()
         self._auth_refusals = AuthRefusalLog(log, options.auth_refusal_log_interval)
         self.stats = HubStats()
         self._pushes = PushDispatcher(self.stats, metrics)
+        self._reports = ReportDelivery(
+            self.invoke,
+            self._ready,
+            lambda: self._session.closed if self._session is not None else None,
+            self.stats,
+            metrics,
+            outbox_limit=options.outbox_limit,
+            max_message_bytes=options.max_message_bytes,
+        )
         self.connection_id: str | None = None
         self.state_listeners: list[Callable[[bool], None]] = []
         # Which controller generation this connection speaks (OPERATOR__CONTRACT; app.py sets it).
@@ -147,7 +140,7 @@ class HubConnection:
 
     @property
     def outbox_depth(self) -> int:
-        return len(self._outbox)
+        return len(self._reports)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         async with asyncio.timeout(timeout):
@@ -195,13 +188,7 @@ class HubConnection:
         # A wrong arity is a bug of the caller: fail now. A value that cannot be encoded fails at
         # delivery, where it is dropped with a log line and a metric, without stopping later reports.
         check_arity(str(method), args)
-        report = make_report(method, *self._fitter.fit(method, args))
-        report.settled = asyncio.get_running_loop().create_future()
-        self._outbox.put(report)
-        self._publish_outbox_depth()
-        self._outbox_empty.clear()
-        self._outbox_changed.set()
-        return report.settled
+        return self._reports.queue(method, args)
 
     async def start(self) -> None:
         if self._tasks:
@@ -209,7 +196,7 @@ class HubConnection:
         self._stopping = False
         self._tasks = [
             self.supervisor.spawn(self._supervise(), "hub-supervisor"),
-            self.supervisor.spawn(self._deliver_reports(), "hub-outbox"),
+            self.supervisor.spawn(self._reports.run(), "hub-outbox"),
             self.supervisor.spawn(self._pushes.run(self._ready), "hub-dispatch"),
         ]
 
@@ -217,14 +204,14 @@ class HubConnection:
         """Deliver what is queued (up to ``drain_timeout`` seconds), then close the connection."""
         if not self._tasks:
             return
-        if len(self._outbox):
+        if len(self._reports):
             # Also while reconnecting: the controller may be back within the drain time.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain_timeout):
-                    await self._outbox_empty.wait()
-        if len(self._outbox):
+                    await self._reports.wait_empty()
+        if len(self._reports):
             log.warning(
-                "stopping with %d undelivered report(s); the controller was not reachable", len(self._outbox)
+                "stopping with %d undelivered report(s); the controller was not reachable", len(self._reports)
             )
         self._stopping = True
         for task in self._tasks:
@@ -319,10 +306,6 @@ class HubConnection:
         finally:
             _in_connected_hook.reset(token)
 
-    def _publish_outbox_depth(self) -> None:
-        if self._metrics is not None:
-            self._metrics.set_outbox_depth(len(self._outbox))
-
     def _set_ready(self, ready: bool) -> None:
         if ready == self._ready.is_set():
             return
@@ -332,7 +315,7 @@ class HubConnection:
                 self._metrics.record_reconnect()
         if ready:
             self._ready.set()
-            self._outbox_changed.set()
+            self._reports.wake()
         else:
             self._ready.clear()
         for listener in self.state_listeners:
@@ -353,78 +336,6 @@ class HubConnection:
     def _enqueue_push(self, target: str, arguments: Any) -> None:
         """Either generation's push, in pool-era names (contracts/profiles.py), to the dispatcher."""
         self._pushes.enqueue(*push_in_cp_names(self.contract, target, arguments))
-
-    # -- reports -------------------------------------------------------------------------------------
-
-    async def _deliver_reports(self) -> None:
-        while True:
-            report = self._outbox.peek()
-            if report is None or not self._ready.is_set():
-                self._outbox_changed.clear()
-                await self._outbox_changed.wait()
-                continue
-            outcome = await self._deliver(report)
-            if outcome is not None:
-                report.settle(outcome)
-                self._outbox.done(report)
-                self._publish_outbox_depth()
-                if not len(self._outbox):
-                    self._outbox_empty.set()
-            else:
-                # Transport trouble: wait for the supervisor to reconnect before trying again.
-                await self._wait_until_reconnected()
-
-    async def _deliver(self, report: Report) -> bool | None:
-        """True when delivered, False when refused for good, None when it must be tried again."""
-        try:
-            await self.invoke(report.method, *report.arguments)
-        except HubError as exc:
-            self.stats.reports_rejected += 1
-            if report.method not in self._rejected_logged:
-                # An older controller may not know a report method; say so once, not per report.
-                self._rejected_logged.add(report.method)
-                log.warning(
-                    "the controller refused %s: %s (further refusals are logged at debug)",
-                    report.method,
-                    exc.hub_message,
-                )
-            else:
-                log.debug("the controller refused %s: %s", report.method, exc.hub_message)
-            return False
-        except (MessageTooLarge, MessageNotEncodable) as exc:
-            reason = DropReason.TOO_LARGE if isinstance(exc, MessageTooLarge) else DropReason.UNENCODABLE
-            self._drop(report, reason, str(exc))
-            return False
-        except HubConnectionError:
-            return None
-        except Exception as exc:
-            # A bug on our side with this one report must not stop every later one (the outbox task
-            # would end and the connection would still look healthy).
-            self._drop(report, DropReason.FAILED, f"{type(exc).__name__}: {exc}", exc)
-            return False
-        self.stats.reports_delivered += 1
-        return True
-
-    def _drop(self, report: Report, reason: str, error: str, exc: BaseException | None = None) -> None:
-        self.stats.reports_rejected += 1
-        log.error(
-            REPORT_DROPPED,
-            report.method,
-            report_subject(report),
-            redact_and_bound(error, DROP_ERROR_LIMIT, keep_end=False),
-            exc_info=exc,
-        )
-        if self._metrics is not None:
-            self._metrics.record_report_dropped(report.method, reason)
-
-    async def _wait_until_reconnected(self) -> None:
-        """After a failed delivery: wait for this session to end (or a short pause if it lives on)."""
-        session = self._session
-        if session is not None and self._ready.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await asyncio.shield(session.closed)
-        await self._ready.wait()
 
 
 def _describe(exc: BaseException) -> str:

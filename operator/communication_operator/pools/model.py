@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from communication_operator.logs import log_context
+
 GROUP = "octo-mesh.meshmakers.io"
 VERSION = "v1alpha1"
 PLURAL = "communicationpools"
@@ -33,14 +35,23 @@ class PoolKey:
 
 @dataclass(frozen=True, order=True)
 class PoolRef:
-    """One CommunicationPool object. ``uid`` tells a re-created object of the same name apart."""
+    """One pool resource. ``uid`` tells a re-created object of the same name apart; ``kind`` is
+    ``CommunicationPool`` or ``DeploymentSite`` (:mod:`communication_operator.pools.kinds`)."""
 
     namespace: str
     name: str
     uid: str = ""
+    kind: str = KIND
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def pool_context(key: PoolKey, ref: PoolRef | None = None) -> dict[str, str]:
+    """``extra=`` for a log line about a pool (and the CommunicationPool object, if one is meant)."""
+    if ref is None:
+        return log_context(tenant=key.tenant_id, pool=key.pool_rt_id)
+    return log_context(tenant=key.tenant_id, pool=key.pool_rt_id, namespace=ref.namespace, name=ref.name)
 
 
 class CommunicationPoolSpec(BaseModel):

@@ -4,26 +4,82 @@ A pool is owned while at least one live CommunicationPool names it; normally exa
 objects naming the same ``(tenantId, poolRtId)`` must not unregister the pool when only one goes away.
 The registry is in-memory and rebuilt by kopf's resume handlers after a restart; the durable record is
 the CommunicationPool objects themselves.
+
+Each pool has one :class:`PoolState`, changed only by :class:`PoolEntry`'s transitions
+(:meth:`~PoolEntry.record`, :meth:`~PoolEntry.renew`, :meth:`~PoolEntry.lose_connection`). The
+``pools`` gauge is counted from the entries when it is scraped (:meth:`PoolRegistry.phase_counts`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 from communication_operator.pools.model import PoolKey, PoolRef
-from communication_operator.pools.status import RegistrationOutcome
+from communication_operator.pools.status import RegistrationOutcome, RegistrationState
+
+CONNECTION_LOST_DETAIL = "the connection was lost"
+
+
+class PoolState(Enum):
+    """Where one pool's registration with the controller stands."""
+
+    NEW = "new"  # claimed; no registration attempt has finished yet
+    REGISTERED = "registered"  # the controller accepted RegisterPoolAsync on the current connection
+    # Accepted before a reconnect or a tenant update's unregister: due again, while the objects keep
+    # showing "Registered" (a short gap should not flip every pool's status twice).
+    RENEWING = "renewing"
+    WAITING = "waiting"  # the controller could not be reached
+    FAILED = "failed"  # the controller refused the registration, or the call failed
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the controller holds the pool registered on this connection (what reports may claim)."""
+        return self is PoolState.REGISTERED
+
+    @property
+    def waiting_for_connection(self) -> bool:
+        return self in (PoolState.NEW, PoolState.WAITING)
+
+
+_STATE_AFTER: dict[RegistrationState, PoolState] = {
+    RegistrationState.REGISTERED: PoolState.REGISTERED,
+    RegistrationState.PENDING: PoolState.WAITING,
+    RegistrationState.FAILED: PoolState.FAILED,
+}
 
 
 @dataclass
 class PoolEntry:
     key: PoolKey
     refs: dict[PoolRef, int | None] = field(default_factory=dict)  # object → its metadata.generation
+    state: PoolState = PoolState.NEW
+    # What the objects are told (None until the first attempt finishes); set by the transitions only.
     outcome: RegistrationOutcome | None = None
-    # True only while the controller has accepted RegisterPoolAsync on the current connection.
-    registered: bool = False
-    # Set during a PreUpdateTenantAsync cycle: the retry loop leaves the pool alone.
-    suspended: bool = False
+
+    @property
+    def phase(self) -> RegistrationState:
+        """The phase the objects show (and the ``pools`` gauge counts)."""
+        return self.outcome.state if self.outcome is not None else RegistrationState.PENDING
+
+    def record(self, outcome: RegistrationOutcome) -> None:
+        """A registration attempt ended with ``outcome``."""
+        self.outcome = outcome
+        self.state = _STATE_AFTER[outcome.state]
+
+    def renew(self) -> None:
+        """The controller no longer holds the pool (a new connection, or unregistered for a tenant update)."""
+        if self.state is PoolState.REGISTERED:
+            self.state = PoolState.RENEWING
+
+    def lose_connection(self) -> bool:
+        """The connection dropped: a pool shown as registered now waits. True if its outcome changed."""
+        if self.state not in (PoolState.REGISTERED, PoolState.RENEWING):
+            return False
+        self.record(RegistrationOutcome.unavailable(CONNECTION_LOST_DETAIL))
+        return True
 
 
 class PoolRegistry:
@@ -80,9 +136,26 @@ class PoolRegistry:
     def for_tenant(self, tenant_id: str) -> list[PoolEntry]:
         return [e for e in self._entries.values() if e.key.tenant_id == tenant_id]
 
-    def mark_all_unregistered(self) -> None:
+    def renew_all(self) -> None:
+        """A new connection: no pool is registered on it yet."""
         for entry in self._entries.values():
-            entry.registered = False
+            entry.renew()
+
+    def lose_connection(self) -> list[PoolEntry]:
+        """The connection dropped; returns the entries whose outcome changed (to publish)."""
+        return [entry for entry in self._entries.values() if entry.lose_connection()]
 
     def awaiting_registration(self) -> list[PoolEntry]:
-        return [e for e in self._entries.values() if not e.registered and not e.suspended]
+        return [e for e in self._entries.values() if not e.state.accepted]
+
+    def phase_counts(self) -> dict[str, int]:
+        """Owned pools by the phase their objects show (the ``pools`` gauge).
+
+        Called from the metrics server's thread: it only reads, from a snapshot of the entries (copying
+        a dict's values is one step under the GIL, so a registration on the loop cannot break it).
+        """
+        counts = Counter(
+            RegistrationState.PENDING if entry.outcome is None else entry.outcome.state
+            for entry in list(self._entries.values())
+        )
+        return {phase.value: count for phase, count in counts.items()}

@@ -26,7 +26,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from communication_operator.kube.objects import EventType, ObjectRef
-from communication_operator.pools.model import API_VERSION, GROUP, KIND, PLURAL, VERSION, PoolRef
+from communication_operator.pools.kinds import kind_of_ref
+from communication_operator.pools.model import PoolRef
 from communication_operator.redaction import redact_and_bound
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ class StatusPort(Protocol):
 
 
 def object_ref(ref: PoolRef) -> ObjectRef:
-    return ObjectRef(API_VERSION, KIND, ref.namespace, ref.name, ref.uid)
+    return kind_of_ref(ref).object_ref(ref)
 
 
 class PoolStatusWriter:
@@ -324,7 +325,7 @@ class PoolStatusWriter:
         for attempt, delay in enumerate((*self._retry_delays, None)):
             try:
                 exists = await self._kube.patch_custom_status(
-                    GROUP, VERSION, PLURAL, ref.namespace, ref.name, status
+                    *kind_of_ref(ref).resource, ref.namespace, ref.name, status
                 )
             except asyncio.CancelledError:
                 raise

@@ -1,4 +1,4 @@
-"""Files shipped inside the package (the CommunicationPool CRD); read them with :func:`read_text`."""
+"""Files shipped inside the package (the CommunicationPool and DeploymentSite CRDs); see :func:`read_text`."""
 
 from importlib.resources import files
 
@@ -12,3 +12,11 @@ def read_text(name: str) -> str:
 def communication_pool_crd() -> str:
     """The CommunicationPool CRD manifest, exactly as ``crds/communicationpool.yaml``."""
     return read_text(CRD_FILE)
+
+
+DEPLOYMENT_SITE_CRD_FILE = "deploymentsite.yaml"
+
+
+def deployment_site_crd() -> str:
+    """The DeploymentSite CRD manifest, exactly as ``crds/deploymentsite.yaml``."""
+    return read_text(DEPLOYMENT_SITE_CRD_FILE)

@@ -32,13 +32,10 @@ from datetime import datetime
 from typing import Any
 
 from communication_operator.redaction import redact, truncate_middle
-from communication_operator.workloads.signals import (
-    BENIGN_WAITING_REASONS,
-    clean_text,
-    event_concerns_release,
-    event_time,
-    get_path,
-)
+from communication_operator.workloads.signals.events import event_concerns_release, event_time
+from communication_operator.workloads.signals.fields import get_path
+from communication_operator.workloads.signals.pods import BENIGN_WAITING_REASONS
+from communication_operator.workloads.signals.text import clean_text
 
 DIAGNOSTICS_HEADER = "\n\nPod diagnostics:\n"
 CONTAINER_WAITING = "Pod {pod} {kind} '{name}' waiting: {reason}"

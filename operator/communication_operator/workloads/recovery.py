@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from communication_operator.workloads.helm import HelmCli, HelmError
+from communication_operator.workloads.errors import DeployFailed
+from communication_operator.workloads.helm import HelmError
+from communication_operator.workloads.ports import HelmPort
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class Recovery:
         )
 
 
-class RecoveryError(Exception):
+class RecoveryError(DeployFailed):
     """A stuck release could not be unlocked; the message says what was tried (logged, never raised
     out of :func:`recover_pending_release`)."""
 
@@ -136,7 +138,7 @@ async def wait_for_foreign_helm(release: str, namespace: str, timeout: float) ->
 
 
 async def recover_pending_release(
-    helm: HelmCli,
+    helm: HelmPort,
     release: str,
     namespace: str,
     *,
@@ -154,7 +156,7 @@ async def recover_pending_release(
 
 
 async def _recover(
-    helm: HelmCli,
+    helm: HelmPort,
     release: str,
     namespace: str,
     *,
@@ -196,7 +198,7 @@ async def _recover(
     return recovery
 
 
-async def uninstall_to_completion(helm: HelmCli, release: str, namespace: str) -> None:
+async def uninstall_to_completion(helm: HelmPort, release: str, namespace: str) -> None:
     """``helm uninstall``, never interrupted: a cancelled uninstall leaves the release ``uninstalling``.
 
     When the caller is cancelled meanwhile (a newer deploy, shutdown), helm still runs to its end and
@@ -218,7 +220,7 @@ async def uninstall_to_completion(helm: HelmCli, release: str, namespace: str) -
     task.result()  # helm's error, if any
 
 
-async def _history(helm: HelmCli, release: str, namespace: str) -> list[dict[str, Any]]:
+async def _history(helm: HelmPort, release: str, namespace: str) -> list[dict[str, Any]]:
     """``helm history``, best effort: a failure or unreadable output is logged and reads as no history."""
     try:
         return await helm.history(release, namespace)

@@ -21,14 +21,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from communication_operator.workloads.helm import HelmCli
+from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.repository import ChartSource, RepositoryKind
 
 REFRESHED_ALIASES_KEPT = 256
 
 
 class RepositoryRefresher:
-    def __init__(self, helm: HelmCli, slot: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+    def __init__(self, helm: HelmPort, slot: Callable[[], AbstractAsyncContextManager[None]]) -> None:
         self._helm = helm
         self._slot = slot
         self._locks: dict[str, asyncio.Lock] = {}

@@ -9,10 +9,8 @@ so a refused undeploy is logged once with its context. Either way one log line p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
 
 from communication_operator.contracts import (
     InvalidPush,
@@ -23,19 +21,12 @@ from communication_operator.contracts import (
 from communication_operator.contracts.validation import show
 from communication_operator.logs import log_context
 from communication_operator.redaction import redact_and_bound
+from communication_operator.workloads.errors import INVALID_WORKLOAD
+from communication_operator.workloads.ports import Delivery, ReportPort
 
 log = logging.getLogger(__name__)
 
-#: The status message of a refused deploy (as for other invalid workloads of the deploy path).
-INVALID_WORKLOAD_STATUS = "Invalid workload: {problems}"
 _CONTEXT_VALUE_LIMIT = 64
-
-
-Delivery = asyncio.Future[bool] | None
-
-
-class StatusPort(Protocol):
-    async def report(self, method: ServerMethod, *args: Any) -> Delivery: ...
 
 
 #: How a refused deploy's status is sent: the workload service orders it after any running deploy of the
@@ -48,7 +39,7 @@ RefusalRoute = Callable[
 class WorkloadPushRefusals:
     """The ``on_invalid`` handlers of the workload pushes."""
 
-    def __init__(self, hub: StatusPort, route: RefusalRoute | None = None) -> None:
+    def __init__(self, hub: ReportPort, route: RefusalRoute | None = None) -> None:
         self._hub = hub
         self._route = route
 
@@ -74,7 +65,7 @@ class WorkloadPushRefusals:
             workload_name=ids.workload_name or "",
             workload_rt_id=ids.workload_rt_id,
             success=False,
-            status_message=INVALID_WORKLOAD_STATUS.format(problems=problems),
+            status_message=INVALID_WORKLOAD.format(problem=problems),
         )
 
         async def send() -> Delivery:

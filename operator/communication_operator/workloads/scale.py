@@ -18,11 +18,12 @@ ownership of the field (see docs/workloads.md, "Replica pin").
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -36,12 +37,12 @@ from communication_operator.contracts import (
 )
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
 from communication_operator.logs import log_context
+from communication_operator.metrics import NAMESPACE, SIGNAL_TO_REPORT_BUCKETS, OperatorMetrics
 from communication_operator.redaction import redact, truncate_middle
+from communication_operator.workloads.errors import INVALID_WORKLOAD
 from communication_operator.workloads.naming import NamingError, release_name
-
-if TYPE_CHECKING:
-    from communication_operator.metrics import OperatorMetrics
-    from communication_operator.workloads.service import ReportPort, WorkloadService
+from communication_operator.workloads.ports import ReportPort
+from communication_operator.workloads.service import WorkloadService
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ NOTHING_TO_SCALE = (
 )
 SCALE_FAILED = "Scaling release {release} to {replicas} replica(s) failed: {error}"
 INVALID_REPLICAS = "Invalid scale: replicas must be 0 or more, got {replicas}"
-INVALID_WORKLOAD = "Invalid workload: {error}"
 
 
 class ScaleOutcome:
@@ -143,8 +143,6 @@ class ScaleMetrics:
     """Scale requests by outcome, and the time from the push to the controller having the ack."""
 
     def __init__(self, metrics: OperatorMetrics) -> None:
-        from communication_operator.metrics import NAMESPACE, SIGNAL_TO_REPORT_BUCKETS
-
         self.requests = Counter(
             "scale_requests",
             "ScaleWorkloadAsync pushes handled, by outcome (success, failure, not_found, invalid).",
@@ -176,7 +174,6 @@ class ScaleHandler:
         self._hub = hub
         self._patcher = patcher
         self._metrics = ScaleMetrics(metrics) if metrics is not None else None
-        self.acks_sent = 0
 
     async def on_scale_workload(self, dto: ScaleWorkloadDto) -> None:
         """Schedule the scale behind the release's runs and return (pushes are handled one at a time)."""
@@ -186,7 +183,7 @@ class ScaleHandler:
             release = release_name(dto.tenant_id, dto.workload_rt_id)
         except NamingError as exc:
             log.error("refusing scale of workload %r: %s", dto.workload_rt_id, exc, extra=context)
-            await self._ack(dto, False, INVALID_WORKLOAD.format(error=exc), ScaleOutcome.INVALID, received)
+            await self._ack(dto, False, INVALID_WORKLOAD.format(problem=exc), ScaleOutcome.INVALID, received)
             return
         context = {**context, **log_context(release=release)}
         if dto.replicas < 0:
@@ -197,7 +194,6 @@ class ScaleHandler:
         namespace = self._service.namespace_for(dto.workload_type)
         scheduled = self._service.schedule_scale(
             release,
-            dto.workload_rt_id,
             lambda: self._scale(dto, release, namespace, received, context),
             context,
         )
@@ -219,7 +215,7 @@ class ScaleHandler:
         dto = ScaleWorkloadDto(
             tenant_id=ids.tenant_id, workload_rt_id=ids.workload_rt_id, workload_name=ids.workload_name or ""
         )
-        message = INVALID_WORKLOAD.format(error=problems)
+        message = INVALID_WORKLOAD.format(problem=problems)
         await self._ack(dto, False, message, ScaleOutcome.INVALID, time.monotonic())
 
     async def _scale(
@@ -265,7 +261,6 @@ class ScaleHandler:
                 status_message=message,
             ),
         )
-        self.acks_sent += 1
         if settled is not None and self._metrics is not None:
             histogram = self._metrics.push_to_ack
 
@@ -282,8 +277,6 @@ def _join(targets: Sequence[ScaleTarget]) -> str:
 
 def _api_error(exc: ApiException) -> str:
     """``403 Forbidden: <the API server's message>``; the body's message, not the whole JSON."""
-    import json
-
     detail = ""
     try:
         body = json.loads(exc.body or "")

@@ -25,6 +25,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from communication_operator.kube.client import DEFAULT_REQUEST_TIMEOUT
+from communication_operator.workloads.errors import DeployFailed
 from communication_operator.workloads.naming import ANNOTATION_WORKLOAD_NAME
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class ReleaseSecrets:
         log.info("restored Secret %s/%s to its content before the failed upgrade", namespace, name)
 
 
-class SecretError(Exception):
+class SecretError(DeployFailed):
     """A per-release Secret operation failed (refused, or the API server unreachable); names the Secret."""
 
     def __init__(self, namespace: str, name: str, operation: str, exc: Exception) -> None:

@@ -1,10 +1,10 @@
 """Live failure signals while helm runs: watch the release's pods and the namespace's Warning events.
 
 Two watches (:func:`~communication_operator.kube.watch_stream.watch_stream`, never polling) feed one
-:class:`~.signals.SignalSet`:
+:class:`~.signals.signalset.SignalSet`:
 
 * pods labelled ``app.kubernetes.io/instance=<release>`` in the pool namespace;
-* Events with ``type=Warning`` in that namespace, kept when :func:`~.signals.event_concerns_release`
+* Events with ``type=Warning`` in that namespace, kept when :func:`~.signals.events.event_concerns_release`
   says they are about the release (named after it, or about one of its pods). That includes
   ``FailedCreate`` on the release's ReplicaSets and Jobs, the only trace of a quota or admission
   refusal, where no pod ever appears.
@@ -47,13 +47,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from communication_operator.kube.watch_stream import watch_stream
 from communication_operator.workloads.diagnostics import diagnostic_lines, fit_lines, redact_api_object
 from communication_operator.workloads.naming import HELM_INSTANCE_LABEL
-from communication_operator.workloads.signals import (
-    FailFastPolicy,
-    Signal,
-    SignalSet,
-    event_concerns_release,
-    get_path,
-)
+from communication_operator.workloads.signals.events import event_concerns_release
+from communication_operator.workloads.signals.fields import get_path
+from communication_operator.workloads.signals.model import Signal
+from communication_operator.workloads.signals.policy import FailFastPolicy
+from communication_operator.workloads.signals.signalset import SignalSet
 
 log = logging.getLogger(__name__)
 

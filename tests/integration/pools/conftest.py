@@ -1,4 +1,4 @@
-"""Fixtures for pool integration tests: the CRD on the local API server, and operators run in-process.
+"""Fixtures for pool integration tests: the CRDs on the local API server, and operators run in-process.
 
 Each test gets its own namespace; its operators watch only that namespace (and, in central mode, create
 pools there), so tests never see each other's objects.
@@ -15,7 +15,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from communication_operator.app import OperatorThread
-from communication_operator.pools import GROUP, PLURAL, VERSION
+from communication_operator.pools import PoolKey
+from communication_operator.pools.kinds import COMMUNICATION_POOL, DEPLOYMENT_SITE, KINDS, PoolKind
 from communication_operator.settings import HealthSettings, Settings
 from octo_devtools.controller_sim import RunningSimulator
 from octo_devtools.testing.cluster import KubeCluster
@@ -24,29 +25,30 @@ T = TypeVar("T")
 
 
 class Pools:
-    """CommunicationPool and Secret access for one namespace."""
+    """Pool resource (CommunicationPool by default, or DeploymentSite) and Secret access for one namespace."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str, kind: PoolKind = COMMUNICATION_POOL) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.namespace = namespace
+        self.kind = kind
 
     async def create(self, name: str, tenant_id: str, pool_rt_id: str) -> dict[str, Any]:
         body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "CommunicationPool",
+            "apiVersion": self.kind.api_version,
+            "kind": self.kind.kind,
             "metadata": {"name": name},
-            "spec": {"tenantId": tenant_id, "poolRtId": pool_rt_id},
+            "spec": self.kind.spec_body(PoolKey(tenant_id, pool_rt_id)),
         }
         result: dict[str, Any] = await self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
+            self.kind.group, self.kind.version, self.namespace, self.kind.plural, body
         )
         return result
 
     async def get(self, name: str) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
+                self.kind.group, self.kind.version, self.namespace, self.kind.plural, name
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -55,11 +57,15 @@ class Pools:
         return result
 
     async def names(self) -> list[str]:
-        listing = await self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        listing = await self.custom.list_namespaced_custom_object(
+            self.kind.group, self.kind.version, self.namespace, self.kind.plural
+        )
         return sorted(item["metadata"]["name"] for item in listing["items"])
 
     async def delete(self, name: str) -> None:
-        await self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        await self.custom.delete_namespaced_custom_object(
+            self.kind.group, self.kind.version, self.namespace, self.kind.plural, name
+        )
 
     async def status(self, name: str) -> dict[str, Any]:
         body = await self.get(name)
@@ -85,23 +91,33 @@ class Pools:
         return [(e.type, e.reason, e.message) for e in ordered]
 
     async def release_finalizers(self) -> None:
-        """After the operators stopped: let leftovers go so the namespace can be deleted."""
-        for name in await self.names():
-            with contextlib.suppress(ApiException):
-                await self.custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    name,
-                    {"metadata": {"finalizers": None}},
-                    _content_type="application/merge-patch+json",
-                )
+        """After the operators stopped: let leftovers (of either kind) go so the namespace can be deleted."""
+        for kind in KINDS:
+            listing = await self.custom.list_namespaced_custom_object(
+                kind.group, kind.version, self.namespace, kind.plural
+            )
+            for item in listing["items"]:
+                with contextlib.suppress(ApiException):
+                    await self.custom.patch_namespaced_custom_object(
+                        kind.group,
+                        kind.version,
+                        self.namespace,
+                        kind.plural,
+                        item["metadata"]["name"],
+                        {"metadata": {"finalizers": None}},
+                        _content_type="application/merge-patch+json",
+                    )
 
 
 @pytest.fixture
 async def pools(pool_crd: dict[str, Any], kube_api: client.ApiClient, namespace: str) -> Pools:
     return Pools(kube_api, namespace)
+
+
+@pytest.fixture
+async def sites(pool_crd: dict[str, Any], kube_api: client.ApiClient, namespace: str) -> Pools:
+    """The same access for DeploymentSites (its leftovers are released by ``pools``)."""
+    return Pools(kube_api, namespace, DEPLOYMENT_SITE)
 
 
 OperatorFactory = Callable[..., Awaitable[OperatorThread]]

@@ -42,22 +42,28 @@ async def test_edge_pool_lifecycle_in_either_generation(
 
 @pytest.mark.parametrize("contract", ["deploymentsites", "pools"])
 async def test_central_pool_lifecycle_in_either_generation(
-    controller_sim: RunningSimulator, pools: Pools, start_operator: OperatorFactory, contract: str
+    controller_sim: RunningSimulator,
+    pools: Pools,
+    sites: Pools,
+    start_operator: OperatorFactory,
+    contract: str,
 ) -> None:
+    # Central mode creates the kind of the controller's generation (test_deployment_sites.py).
+    resources = sites if contract == "deploymentsites" else pools
     await controller_sim.admin.set_contract(contract)
     await start_operator(central=True)
     rt_id = await controller_sim.admin.create_pool("acme", "cloud", "Cloud")
     name = pool_resource_name(PoolKey("acme", rt_id))
 
     await controller_sim.admin.deploy_pool(rt_id)  # DeploymentSiteDeployedAsync in the DS generation
-    await eventually(lambda: _has(pools.names(), name), what="the pool resource")
+    await eventually(lambda: _has(resources.names(), name), what="the pool resource")
     await eventually(lambda: _is(_state(controller_sim, rt_id), "Online"), what="pool Online")
     report = await controller_sim.admin.wait_for_call("ReportDeployedStateAsync")
     field = "deploymentSiteRtId" if contract == "deploymentsites" else "poolRtId"
     assert [p[field] for p in report["arguments"][0]] == [rt_id]
 
     await controller_sim.admin.undeploy_pool(rt_id)
-    await eventually(lambda: _lacks(pools.names(), name), what="the pool resource to be deleted")
+    await eventually(lambda: _lacks(resources.names(), name), what="the pool resource to be deleted")
 
 
 async def test_the_operator_follows_a_controller_that_changes_generation_between_connections(

@@ -1,5 +1,5 @@
-"""``communication-operator run`` as a real process: registers pools, serves /healthz, and on SIGTERM
-exits cleanly without unregistering (the controller shows the pool Offline, not Unregistered)."""
+"""``communication-operator run`` as a real process: registers pools, serves /healthz and /metrics, and
+on SIGTERM exits cleanly without unregistering (the controller shows the pool Offline, not Unregistered)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ async def test_run_registers_serves_healthz_and_stops_on_sigterm_without_unregis
     kube_cluster: KubeCluster, controller_sim: RunningSimulator, pools: Pools
 ) -> None:
     rt_id = await controller_sim.admin.create_pool("acme", "site", "Edge")
-    health_port = free_port()
-    env = operator_cli_env(controller_sim.base_url, pools.namespace, HEALTH__PORT=str(health_port))
+    health_port, metrics_port = free_port(), free_port()
+    env = operator_cli_env(
+        controller_sim.base_url,
+        pools.namespace,
+        HEALTH__PORT=str(health_port),
+        METRICS__PORT=str(metrics_port),
+    )
     process = await start_operator_cli(kube_cluster.kubeconfig, env)
     assert process.stdout is not None
     output_task = asyncio.create_task(process.stdout.read())  # keep the pipe drained
@@ -41,6 +46,13 @@ async def test_run_registers_serves_healthz_and_stops_on_sigterm_without_unregis
         )
         async with aiohttp.ClientSession() as http:
             health = await eventually(lambda: _healthz(http, health_port), what="/healthz")
+            # The pools gauge, counted from the registry by the scraping thread.
+            await eventually(
+                lambda: _scrape_shows(
+                    http, metrics_port, 'communication_operator_pools{phase="Registered"} 1.0'
+                ),
+                what="the pools gauge to count the registered pool",
+            )
         assert health["hub"]["connected"] is True
         assert health["hub"]["pools"] == 1
 
@@ -73,3 +85,11 @@ async def _healthz(http: aiohttp.ClientSession, port: int) -> dict[str, object] 
     except aiohttp.ClientError:
         return None
     return None
+
+
+async def _scrape_shows(http: aiohttp.ClientSession, port: int, sample: str) -> bool:
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            return response.status == 200 and sample in await response.text()
+    except aiohttp.ClientError:
+        return False

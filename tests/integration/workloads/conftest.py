@@ -25,11 +25,12 @@ from communication_operator.hub import HubConnection, HubOptions
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
+from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.replicas import KubeReplicaReader
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.service import WorkloadService
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.values import ClusterSecrets, OperatorContext
 from communication_operator.workloads.watcher import ProgressSink, ReleaseWatcher
 from octo_devtools.controller_sim import RunningSimulator

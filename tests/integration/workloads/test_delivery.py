@@ -18,6 +18,7 @@ from octo_devtools.controller_sim import SimulatorProcess
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.simulator import ProcessFactory
 from octo_devtools.testing.waiting import eventually
+from tests.unit.workloads.doubles import deploys, metric
 
 from .conftest import Deployer, DeployerFactory
 
@@ -44,8 +45,8 @@ def assert_one_final_and_nothing_after(methods: list[str], workload: str) -> Non
 
 
 async def finished(d: Deployer, count: int) -> bool:
-    stats = d.service.stats
-    return stats.deploys_succeeded + stats.deploys_failed >= count
+    metrics = d.service.metrics
+    return deploys(metrics, "success") + deploys(metrics, "failure") >= count
 
 
 async def idle_after_reconnect(d: Deployer, connects: int) -> None:
@@ -94,7 +95,9 @@ async def test_a_deploy_finishing_while_the_controller_is_frozen_is_reported_onc
     assert on_final_connection[:2] == [ServerMethod.REGISTER_OPERATOR, ServerMethod.REGISTER_POOL]
     if outcome == "succeeds":  # (a failed first install leaves no history: helm removes it)
         assert len(await d.history(release)) == 1, "helm ran again for the re-dispatch"
-    assert d.service.stats.deploys_started == 1, "helm ran again for the re-dispatch"
+    assert metric(d.service.metrics, "workload_deploys_started_total") == 1, (
+        "helm ran again for the re-dispatch"
+    )
 
 
 async def _has_progress(d: Deployer, workload: str) -> bool:
@@ -133,4 +136,4 @@ async def test_controller_sigkilled_during_ten_deploys_records_one_final_status_
         methods = reports_of(before_kill, workload) + reports_of(after_restart, workload)
         assert_one_final_and_nothing_after(methods, workload)
         assert len(await d.history(d.release(workload))) == 1, f"{workload}: helm ran twice"
-    assert d.service.stats.deploys_started == 10
+    assert metric(d.service.metrics, "workload_deploys_started_total") == 10

@@ -20,6 +20,7 @@ from communication_operator.workloads.deployed import HelmReleaseWorkloads
 from communication_operator.workloads.repository import repository_alias
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.waiting import eventually
+from tests.unit.workloads.doubles import deploys
 
 from .conftest import BROKER_PASSWORD, HELM_TIMEOUT, TENANT, DeployerFactory, secret_free_logs
 
@@ -252,7 +253,7 @@ async def test_redeploy_while_in_flight_cancels_the_older_run_cleanly(
     history = await d.history(release)
     assert history[-1]["status"] == "deployed"
     assert all(not entry["status"].startswith("pending-") for entry in history), history
-    assert d.service.stats.deploys_cancelled == 1
+    assert deploys(d.service.metrics, "cancelled") == 1
 
 
 @pytest.mark.parametrize("stuck", ["pending-install", "pending-upgrade"])
@@ -319,7 +320,9 @@ async def test_status_reaches_the_controller_after_it_drops_mid_deploy(
     assert settled["deploymentState"] == "Deployed", settled
     statuses = [text for method, text, _ in await d.reports(workload) if method == STATUS]
     assert statuses == ["Deployed revision 1 of web 0.1.0"]
-    assert d.service.stats.deploys_cancelled == 0  # the re-dispatch after reconnect did not restart helm
+    assert (
+        deploys(d.service.metrics, "cancelled") == 0
+    )  # the re-dispatch after reconnect did not restart helm
 
 
 @pytest.mark.slow
@@ -344,7 +347,7 @@ async def test_twenty_workloads_at_once_never_exceed_the_helm_bound(deployer: De
     await sampler
 
     assert 1 <= peak <= 4, peak
-    assert d.service.stats.peak_running == 4
+    assert d.service.scheduler.peak_running == 4
 
 
 def _helm_processes(namespace: str) -> list[int]:

@@ -15,8 +15,8 @@ import pytest
 
 from communication_operator.contracts import InvalidPush, PushIds, ServerMethod, WorkloadDeploymentProgressDto
 from communication_operator.contracts.validation import show
-from communication_operator.hub import HubConnection, HubOptions
-from communication_operator.hub.connection import DROP_ERROR_LIMIT
+from communication_operator.hub.delivery import DROP_ERROR_LIMIT, ReportDelivery
+from communication_operator.hub.dispatch import HubStats
 from communication_operator.hub.outbox import Report, report_subject
 from communication_operator.hub.protocol import MessageType
 from communication_operator.hub.session import CLOSE_ERROR_LIMIT, HubSession, SessionConfig
@@ -66,13 +66,16 @@ async def test_a_close_error_from_the_controller_is_redacted_then_bounded() -> N
 
 
 def test_a_dropped_reports_error_is_redacted_then_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    hub = HubConnection(HubOptions(url="http://127.0.0.1:9"))
+    async def invoke(*args: Any) -> None:
+        return None
+
+    delivery = ReportDelivery(invoke, asyncio.Event(), lambda: None, HubStats())
     report = Report(
         ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS,
         (WorkloadDeploymentProgressDto(tenant_id="acme", workload_rt_id="w" * 24, message="m"),),
     )
     with caplog.at_level(logging.ERROR):
-        hub._drop(report, "failed", straddling(DROP_ERROR_LIMIT, "ValueError: "))
+        delivery._drop(report, "failed", straddling(DROP_ERROR_LIMIT, "ValueError: "))
     (record,) = caplog.records
     message = record.getMessage()
     assert "aaa" in message

@@ -48,7 +48,7 @@ def _exercise(metrics: OperatorMetrics) -> None:
     metrics.record_reconnect()
     metrics.record_invocation("RegisterOperator", InvocationOutcome.OK)
     metrics.set_outbox_depth(3)
-    metrics.set_pool_phases({"Registered": 2})
+    metrics.count_pools_with(lambda: {"Registered": 2})
     metrics.record_helm_run("upgrade", HelmResult.SUCCESS, 4.2)
     metrics.observe_signal_to_report(0.3)
 
@@ -86,14 +86,28 @@ def test_values_reflect_the_helpers() -> None:
 
 def test_pool_phases_are_replaced_and_known_phases_default_to_zero() -> None:
     metrics = OperatorMetrics()
-    metrics.set_pool_phases({"Registered": 2, "Failed": 1})
-    metrics.set_pool_phases({"Registered": 1})
+    counts = {"Registered": 2, "Failed": 1}
+    metrics.count_pools_with(lambda: counts)
+    counts = {"Registered": 1}  # read at scrape time: the gauge shows what the source says now
     samples = _samples(metrics)
 
     def phase(name: str) -> float:
         return samples[("communication_operator_pools", frozenset({("phase", name)}))]
 
     assert (phase("Registered"), phase("Failed"), phase("Pending")) == (1, 0, 0)
+
+
+def test_pool_phases_are_read_from_the_source_at_every_scrape() -> None:
+    metrics = OperatorMetrics()
+    assert metrics.registry.get_sample_value("communication_operator_pools", {"phase": "Pending"}) == 0
+    counts = {"Pending": 3}
+    metrics.count_pools_with(lambda: counts)
+    assert metrics.registry.get_sample_value("communication_operator_pools", {"phase": "Pending"}) == 3
+    counts["Pending"] = 1
+    counts["Unknown"] = 2  # a phase outside the documented ones is still exported
+    get = metrics.registry.get_sample_value
+    assert get("communication_operator_pools", {"phase": "Pending"}) == 1
+    assert get("communication_operator_pools", {"phase": "Unknown"}) == 2
 
 
 def _run_that_times_out(metrics: OperatorMetrics) -> None:

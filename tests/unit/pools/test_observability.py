@@ -9,7 +9,13 @@ import pytest
 
 from communication_operator.logs import JsonFormatter
 from communication_operator.metrics import OperatorMetrics
-from communication_operator.pools import PoolRegistrationService, PoolRegistry, PoolStatusWriter, bind_to_hub
+from communication_operator.pools import (
+    PoolRegistrationService,
+    PoolRegistry,
+    PoolStatusWriter,
+    RegistrationOutcome,
+)
+from communication_operator.runtime.pools import bind_to_hub
 from tests.unit.pools.doubles import FakeHub, FakeKube
 from tests.unit.pools.test_registration import POOL_A, POOL_B, pool
 
@@ -49,7 +55,7 @@ async def test_pools_gauge_follows_register_refuse_disconnect_and_delete() -> No
 
     hub.set_connected(False)  # the registered pool waits for the controller again
     assert _gauge(metrics) == {"Pending": 1, "Registered": 0, "Failed": 1}
-    assert service.phase_counts() == {"Pending": 1, "Failed": 1}
+    assert {phase: count for phase, count in _gauge(metrics).items() if count} == {"Pending": 1, "Failed": 1}
 
     hub.set_connected(True)
     hub.refusals.clear()
@@ -61,6 +67,23 @@ async def test_pools_gauge_follows_register_refuse_disconnect_and_delete() -> No
     await service.release(ref_b, spec_b)
     assert _gauge(metrics) == {"Pending": 0, "Registered": 0, "Failed": 0}
     await service.stop()
+
+
+async def test_pools_gauge_is_read_from_the_registry_at_scrape_time() -> None:
+    hub, kube, metrics = FakeHub(), FakeKube(), OperatorMetrics()
+    registry = PoolRegistry()
+    PoolRegistrationService(
+        hub, registry, PoolStatusWriter(kube), central=False, retry_seconds=0, metrics=metrics
+    )
+    ref_a, spec_a = pool(kube, "a", "acme", POOL_A)
+    ref_b, spec_b = pool(kube, "b", "acme", POOL_B)
+    # Claimed straight in the registry, past the service: the gauge still counts them (no cache to update).
+    registry.claim(ref_a, spec_a.key, 1)
+    entry_b, _ = registry.claim(ref_b, spec_b.key, 1)
+    entry_b.record(RegistrationOutcome.registered())
+    assert _gauge(metrics) == {"Pending": 1, "Registered": 1, "Failed": 0}
+    registry.release(ref_a)
+    assert _gauge(metrics) == {"Pending": 0, "Registered": 1, "Failed": 0}
 
 
 async def test_transition_lines_carry_tenant_and_pool(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,10 +16,10 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
 )
 from communication_operator.pools.model import PoolKey
 from communication_operator.pools.naming import pool_resource_name
+from communication_operator.runtime.pools import bind_to_hub
 from tests.unit.pools.doubles import FakeHub, FakeKube
 
 POOL_A = "65f0c0ffee0000000000aaaa"
@@ -356,6 +356,22 @@ async def test_pre_update_tenant_unregisters_waits_and_reregisters_only_that_ten
     assert methods[:2] == [(ServerMethod.UNREGISTER_POOL, POOL_A), (ServerMethod.UNREGISTER_POOL, POOL_B)]
     assert sorted(methods[2:]) == [(ServerMethod.REGISTER_POOL, POOL_A), (ServerMethod.REGISTER_POOL, POOL_B)]
     assert all(args[0] == "acme" for _, args in hub.calls)
+
+
+async def test_a_pool_named_again_during_a_tenant_update_waits_for_the_cycle() -> None:
+    hub, kube = FakeHub(), FakeKube()
+    service, _ = make_service(hub, kube)
+    ref, spec = pool(kube, "a", "acme", POOL_A)
+    await service.ensure_registered(ref, spec)
+    await service.pre_update_tenant("acme")
+    await asyncio.sleep(0.01)  # unregistered; the cycle waits before registering again
+    await service.release(ref, spec)
+    recreated, _ = pool(kube, "a2", "acme", POOL_A)
+    hub.calls.clear()
+    await service.ensure_registered(recreated, spec)  # a new object for the same pool, mid-update
+    assert hub.calls_of(ServerMethod.REGISTER_POOL) == []
+    await service.wait_for_tenant_cycles()
+    assert hub.calls_of(ServerMethod.REGISTER_POOL) == [("acme", POOL_A)]
 
 
 async def test_pool_pushes_in_edge_mode_are_ignored() -> None:

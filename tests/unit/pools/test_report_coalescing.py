@@ -25,11 +25,11 @@ from communication_operator.pools import (
     PoolRegistrationService,
     PoolRegistry,
     PoolStatusWriter,
-    bind_to_hub,
     pool_pushes,
 )
 from communication_operator.pools.naming import pool_resource_name
 from communication_operator.pools.status import RegistrationState
+from communication_operator.runtime.pools import bind_to_hub
 from tests.unit.pools.doubles import CountingWorkloads, FakeHub, FakeKube
 
 NS = "pools"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from communication_operator.contracts import CLIENT_METHODS, ClientMethod, WorkloadType, decode_arguments
+from communication_operator.runtime.workloads import workload_options
 from communication_operator.settings import ConfigurationError, load_settings
-from communication_operator.workloads.service import WorkloadOptions
 from communication_operator.workloads.values import ClusterSecrets, OperatorContext, injected_overrides
 
-from .test_service import Harness
+from .doubles import Harness
 from .test_values import dto
 
 CLUSTER_SECRETS = ClusterSecrets(
@@ -54,10 +54,10 @@ def test_platform_namespace_setting_defaults_to_the_pool_namespace(monkeypatch: 
         if name.upper().startswith("OPERATOR__"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("OPERATOR__POOLNAMESPACE", "pools")
-    default = WorkloadOptions.from_settings(load_settings())
+    default = workload_options(load_settings())
     assert (default.namespace, default.platform_namespace) == ("pools", "")
     monkeypatch.setenv("OPERATOR__PLATFORMNAMESPACE", "octo-platform")
-    assert WorkloadOptions.from_settings(load_settings()).platform_namespace == "octo-platform"
+    assert workload_options(load_settings()).platform_namespace == "octo-platform"
     monkeypatch.setenv("OPERATOR__PLATFORMNAMESPACE", "Not A Namespace")
     with pytest.raises(ConfigurationError, match="OPERATOR__PLATFORMNAMESPACE"):
         load_settings()

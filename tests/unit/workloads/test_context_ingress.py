@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from communication_operator.contracts import WorkloadDeployedDto
+from communication_operator.runtime.workloads import values_context_from_settings
 from communication_operator.settings import load_settings
-from communication_operator.workloads.service import values_context_from_settings
 from communication_operator.workloads.values import render_values
 
 DTO = WorkloadDeployedDto(

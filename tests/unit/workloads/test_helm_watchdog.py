@@ -14,8 +14,8 @@ import pytest
 from communication_operator.contracts import WorkloadUndeployedDto
 from communication_operator.workloads.helm import HelmCli, HelmDeadlineExceeded
 
+from .doubles import POOL, RELEASE, TENANT, WORKLOAD, Harness, until
 from .fake_helm import FakeHelm
-from .test_service import POOL, RELEASE, TENANT, WORKLOAD, Harness, _until
 
 SECRET_KEY = ("octo", f"{RELEASE}-octo-secrets")
 
@@ -51,7 +51,7 @@ async def test_a_run_ignoring_sigterm_is_killed_after_the_grace_period(fake_helm
     with pytest.raises(HelmDeadlineExceeded):
         await cli(fake_helm, operation_deadline=0.5, kill_grace=0.5).repo_update("octo-abc")
 
-    await _until(lambda: fake_helm.alive() == [])
+    await until(lambda: fake_helm.alive() == [])
 
 
 async def test_a_run_with_a_timeout_gets_that_timeout_plus_the_margin(fake_helm: FakeHelm) -> None:
@@ -67,13 +67,14 @@ async def test_a_hung_uninstall_is_given_up_the_secret_deleted_and_the_next_depl
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path)
-    h.service._helm = HelmCli(binary=str(h.fake.binary), kill_grace=1.0, operation_deadline=1.0)
+    h.helm = HelmCli(binary=str(h.fake.binary), kill_grace=1.0, operation_deadline=1.0)
+    h.rebuild()
     h.secrets.secrets[SECRET_KEY] = {"data": {"k": "v"}}
     h.fake.set("uninstall", sleep=60, call=1)
     await h.service.on_workload_undeployed(
         WorkloadUndeployedDto(tenant_id=TENANT, pool_rt_id=POOL, workload_rt_id=WORKLOAD, workload_name="x")
     )
-    await _until(lambda: h.fake.calls("uninstall"))
+    await until(lambda: h.fake.calls("uninstall"))
 
     async with asyncio.timeout(10):
         await h.settle()

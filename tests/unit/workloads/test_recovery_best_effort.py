@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_service import RELEASE, Harness
+from .doubles import RELEASE, Harness
 
 ROLLBACK_ERROR = "Error: release has no 2 version\n"
 LOCKED = "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n"

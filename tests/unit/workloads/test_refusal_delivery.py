@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from communication_operator.contracts import ClientMethod, InvalidPush, PushIds
-from communication_operator.workloads.service import bind_workloads_to_hub
+from communication_operator.runtime.workloads import bind_workloads_to_hub
 
-from .test_service import POOL, TENANT, WORKLOAD, Harness, _until
+from .doubles import POOL, TENANT, WORKLOAD, Harness, until
 from .test_service_delivery import OutboxHub, hub_of
 
 
@@ -19,7 +19,7 @@ from .test_service_delivery import OutboxHub, hub_of
 def harness(tmp_path: Path) -> Harness:
     h = Harness(tmp_path)
     h.hub = BoundHub()
-    h.service._hub = h.hub
+    h.rebuild()
     bind_workloads_to_hub(h.hub, h.service)
     h.fake.history((1, "deployed"))
     return h
@@ -72,7 +72,7 @@ async def test_a_refusal_stops_the_running_deploy_of_the_workload_which_reports_
 ) -> None:
     harness.fake.set("upgrade", sleep=30)
     await harness.deploy()
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
 
     await refusals(harness)(bad_push())
     await harness.settle()

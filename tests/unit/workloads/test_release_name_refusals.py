@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.workloads.test_service import Harness, harness  # noqa: F401 - fixture used by name
+from tests.unit.workloads.test_service import harness  # noqa: F401 - fixture used by name
+
+from .doubles import Harness
 
 
 @pytest.mark.parametrize(

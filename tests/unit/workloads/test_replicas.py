@@ -9,8 +9,8 @@ import pytest
 from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.replicas import explain_field_conflict, replica_pin
 
+from .doubles import Harness
 from .fake_helm import FakeHelm
-from .test_service import Harness
 
 # helm 4.x stderr after our scale to 0 and a redeploy applying the chart's 1 (seen in
 # tests/integration/workloads/test_replica_pin.py).
@@ -118,7 +118,8 @@ async def test_a_deploy_pins_the_live_count_on_dry_run_and_upgrade(
     h = Harness(tmp_path, force_conflicts=True)
     h.fake.set("version", stdout=version)
     h.fake.history((3, "deployed"))
-    h.service._replicas = LiveReplicas(live)
+    h.replicas = LiveReplicas(live)
+    h.rebuild()
 
     await h.deploy(hibernated=hibernated)
     await h.settle()

@@ -15,7 +15,7 @@ from communication_operator.contracts import ScaleWorkloadDto, ServerMethod, Wor
 from communication_operator.hub.dispatch import HubStats, PushDispatcher
 from communication_operator.workloads.scale import ScaleHandler, ScaleTarget
 
-from .test_service import POOL, TENANT, WORKLOAD, Harness, _until
+from .doubles import POOL, TENANT, WORKLOAD, Harness, deploys, until
 
 
 class RecordingPatcher:
@@ -47,7 +47,7 @@ async def test_a_newer_deploy_cancels_the_deploy_behind_a_queued_scale_but_not_t
     patcher = RecordingPatcher(h)
     handler = ScaleHandler(h.service, h.hub, patcher)
     await h.deploy(chart_version="0.1.0")
-    await _until(lambda: h.fake.calls("upgrade"))
+    await until(lambda: h.fake.calls("upgrade"))
 
     await handler.on_scale_workload(scale(0))  # queued behind the running upgrade
     assert patcher.calls == []
@@ -63,7 +63,7 @@ async def test_a_newer_deploy_cancels_the_deploy_behind_a_queued_scale_but_not_t
     assert ops[helm_calls_before - 1] == "upgrade"
     assert ops[:helm_calls_before].count("upgrade") == 1
     assert [(a.replicas, a.success) for a in acks(h)] == [(0, True)]
-    assert h.service.stats.deploys_cancelled == 1
+    assert deploys(h.service.metrics, "cancelled") == 1
 
 
 async def test_two_scales_in_a_row_both_run_and_are_acknowledged_in_order(tmp_path: Path) -> None:

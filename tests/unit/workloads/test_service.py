@@ -10,7 +10,6 @@ import asyncio
 import logging
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,170 +18,25 @@ import pytest
 from communication_operator.contracts import (
     ServerMethod,
     ValueOverrideDto,
-    WorkloadDeployedDto,
-    WorkloadDeploymentProgressDto,
-    WorkloadDeploymentStatusDto,
     WorkloadUndeployedDto,
 )
 from communication_operator.redaction import KNOWN_SECRETS
-from communication_operator.workloads.helm import HelmCli
-from communication_operator.workloads.naming import release_name
-from communication_operator.workloads.repository import repository_alias
-from communication_operator.workloads.secrets import SecretSnapshot
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
-from communication_operator.workloads.signals import Signal, SignalKind
+from communication_operator.workloads.signals.model import Signal, SignalKind
 from communication_operator.workloads.values import OperatorContext
-from communication_operator.workloads.watcher import ProgressSink
 
-from .fake_helm import FakeHelm
-
-TENANT = "acme"
-POOL = "65f0c0ffee0000000000aaaa"
-WORKLOAD = "65f0c0ffee0000000000bbbb"
-RELEASE = release_name(TENANT, WORKLOAD)
-REPO = "https://charts.example/stable"
-ALIAS = repository_alias(REPO)
-BROKER_PASSWORD = "broker-s3cret-pw"
-
-
-class RecordingHub:
-    def __init__(self) -> None:
-        self.reports: list[tuple[ServerMethod, Any]] = []
-
-    async def report(self, method: ServerMethod, *args: Any) -> None:
-        self.reports.append((method, args[0]))
-
-    def statuses(self) -> list[WorkloadDeploymentStatusDto]:
-        return [
-            dto for method, dto in self.reports if method is ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_STATUS
-        ]
-
-    def progress(self) -> list[WorkloadDeploymentProgressDto]:
-        return [
-            dto for method, dto in self.reports if method is ServerMethod.REPORT_WORKLOAD_DEPLOYMENT_PROGRESS
-        ]
-
-    def texts(self) -> list[str]:
-        return [
-            getattr(dto, "message", None) or getattr(dto, "status_message", "") or ""
-            for _, dto in self.reports
-        ]
-
-
-class MemorySecrets:
-    def __init__(self) -> None:
-        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
-        self.operations: list[tuple[str, str]] = []
-
-    async def apply(
-        self,
-        namespace: str,
-        name: str,
-        data: Mapping[str, str],
-        labels: Mapping[str, str],
-        workload_name: str,
-    ) -> None:
-        self.operations.append(("apply", name))
-        self.secrets[(namespace, name)] = {
-            "data": dict(data),
-            "labels": dict(labels),
-            "workload": workload_name,
-        }
-
-    async def delete(self, namespace: str, name: str) -> bool:
-        self.operations.append(("delete", name))
-        return self.secrets.pop((namespace, name), None) is not None
-
-    async def read(self, namespace: str, name: str) -> SecretSnapshot | None:
-        stored = self.secrets.get((namespace, name))
-        if stored is None:
-            return None
-        return SecretSnapshot(data=dict(stored["data"]), labels=dict(stored.get("labels", {})))
-
-    async def restore(self, namespace: str, name: str, snapshot: SecretSnapshot | None) -> None:
-        self.operations.append(("restore", name))
-        if snapshot is None:
-            self.secrets.pop((namespace, name), None)
-        else:
-            self.secrets[(namespace, name)] = {"data": dict(snapshot.data), "labels": dict(snapshot.labels)}
-
-
-class FakeWatcher:
-    """Stands in for ReleaseWatcher: the test decides what it reports and when it calls a signal fatal."""
-
-    def __init__(self, release: str, namespace: str, sink: ProgressSink, secrets: Sequence[str]) -> None:
-        self.release = release
-        self.namespace = namespace
-        self.sink = sink
-        self.secrets = secrets
-        self._fatal = asyncio.Event()
-        self.text = ""
-        self.fatal_list: tuple[Signal, ...] = ()
-        self.started = asyncio.Event()
-        self.stopped = False
-
-    @property
-    def fatal(self) -> asyncio.Event:
-        return self._fatal
-
-    async def start(self) -> None:
-        self.started.set()
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    def fatal_signals(self) -> tuple[Signal, ...]:
-        return self.fatal_list
-
-    def snapshot(self) -> str:
-        return self.text
-
-    async def emit(self, text: str) -> None:
-        self.text = text
-        await self.sink(text)
-
-
-class Harness:
-    def __init__(self, tmp_path: Path, **options: Any) -> None:
-        self.fake = FakeHelm(tmp_path / "helm")
-        self.hub = RecordingHub()
-        self.secrets = MemorySecrets()
-        self.watchers: list[FakeWatcher] = []
-        self.service = WorkloadService(
-            self.hub,
-            HelmCli(binary=str(self.fake.binary), kill_grace=options.pop("kill_grace", 5.0)),
-            self.secrets,
-            self._watcher,
-            OperatorContext(pool_namespace="octo", broker_password=BROKER_PASSWORD, instance_prefix="test"),
-            WorkloadOptions(namespace="octo", timeout_seconds=options.pop("timeout_seconds", 60), **options),
-        )
-
-    def _watcher(
-        self, release: str, namespace: str, sink: ProgressSink, secrets: Sequence[str]
-    ) -> FakeWatcher:
-        watcher = FakeWatcher(release, namespace, sink, secrets)
-        self.watchers.append(watcher)
-        return watcher
-
-    async def deploy(self, **fields: Any) -> None:
-        await self.service.on_workload_deployed(dto(**fields))
-
-    async def settle(self, timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self.service.wait_idle()
-
-
-def dto(**fields: Any) -> WorkloadDeployedDto:
-    base: dict[str, Any] = {
-        "tenant_id": TENANT,
-        "pool_rt_id": POOL,
-        "workload_name": "Mesh Adapter",
-        "workload_rt_id": WORKLOAD,
-        "repository_url": REPO,
-        "chart_name": "web",
-        "chart_version": "",
-    }
-    return WorkloadDeployedDto(**{**base, **fields})
+from .doubles import (
+    ALIAS,
+    BROKER_PASSWORD,
+    POOL,
+    RELEASE,
+    REPO,
+    TENANT,
+    WORKLOAD,
+    Harness,
+    deploys,
+    metric,
+    until,
+)
 
 
 @pytest.fixture
@@ -255,7 +109,7 @@ async def test_secrets_go_to_the_release_secret_and_never_into_files_or_reports(
         repository_password="repo-pa55word",
     )
     # What helm runs with (the failed first install then removes the Secret again).
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
     stored = harness.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")]
     await harness.settle()
 
@@ -278,7 +132,8 @@ async def test_secrets_go_to_the_release_secret_and_never_into_files_or_reports(
 
 async def test_without_secret_data_a_leftover_release_secret_is_deleted(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    h.service._values = OperatorContext(pool_namespace="octo")  # no broker password: nothing secret
+    h.values = OperatorContext(pool_namespace="octo")  # no broker password: nothing secret
+    h.rebuild()
     h.fake.history((1, "deployed"))
     h.secrets.secrets[("octo", f"{RELEASE}-octo-secrets")] = {"data": {"old": "x"}}
 
@@ -295,7 +150,7 @@ async def test_helm_failure_reports_error_with_diagnostics_after_the_last_progre
     )
 
     await harness.deploy()
-    await _until(lambda: harness.watchers and harness.watchers[0].started.is_set())
+    await until(lambda: harness.watchers and harness.watchers[0].started.is_set())
     await harness.watchers[0].emit("ImagePullBackOff: pod x container web: Back-off pulling image")
     await harness.settle()
 
@@ -317,7 +172,7 @@ async def test_helm_failure_reports_error_with_diagnostics_after_the_last_progre
 async def test_a_fatal_signal_stops_helm_early_and_fails_with_the_cause(harness: Harness) -> None:
     harness.fake.set("upgrade", sleep=30)
     await harness.deploy()
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
     watcher = harness.watchers[0]
     signal = Signal(
         SignalKind.IMAGE_PULL_BACK_OFF,
@@ -345,13 +200,13 @@ async def test_a_fatal_signal_stops_helm_early_and_fails_with_the_cause(harness:
     assert status.status_message.endswith(
         "\n\nPod diagnostics:\nImagePullBackOff: pod web-1 container web: manifest unknown"
     )
-    assert harness.service.stats.failed_fast == 1
+    assert metric(harness.service.metrics, "workload_deploys_stopped_early_total") == 1
 
 
 async def test_a_newer_deploy_cancels_the_older_one_without_overlap_or_stale_status(harness: Harness) -> None:
     harness.fake.set("upgrade", sleep=30, call=1)
     await harness.deploy(chart_version="0.1.0")
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
 
     await harness.deploy(chart_version="0.2.0")
     await harness.settle()
@@ -365,7 +220,7 @@ async def test_a_newer_deploy_cancels_the_older_one_without_overlap_or_stale_sta
     assert term_index < second_index, "the newer helm started before the older one had stopped"
     (status,) = harness.hub.statuses()  # the cancelled deploy reports nothing
     assert status.success is True
-    assert harness.service.stats.deploys_cancelled == 1
+    assert deploys(harness.service.metrics, "cancelled") == 1
 
 
 async def test_undeploy_cancels_an_inflight_deploy_then_uninstalls_and_deletes_the_secret(
@@ -373,7 +228,7 @@ async def test_undeploy_cancels_an_inflight_deploy_then_uninstalls_and_deletes_t
 ) -> None:
     harness.fake.set("upgrade", sleep=30)
     await harness.deploy()
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
     assert ("octo", f"{RELEASE}-octo-secrets") in harness.secrets.secrets
 
     await harness.service.on_workload_undeployed(
@@ -401,13 +256,13 @@ async def test_concurrency_is_bounded_and_every_deploy_reports(tmp_path: Path) -
     assert all(status.success for status in h.hub.statuses())
     assert h.fake.peak_concurrency() <= 2
     assert h.fake.peak_concurrency("upgrade") == 2
-    assert h.service.stats.peak_running == 2
+    assert h.service.scheduler.peak_running == 2
 
 
 async def test_shutdown_stops_helm_and_reports_nothing(harness: Harness) -> None:
     harness.fake.set("upgrade", sleep=30)
     await harness.deploy()
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
 
     async with asyncio.timeout(10):
         await harness.service.shutdown()
@@ -567,18 +422,10 @@ async def test_concurrent_deploys_from_one_repository_share_a_fresh_index(tmp_pa
     assert len(h.hub.statuses()) == 3
 
 
-async def _until(probe: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
-
-
 async def test_an_identical_redispatch_does_not_restart_the_running_deploy(harness: Harness) -> None:
     harness.fake.set("upgrade", sleep=1.0)
     await harness.deploy()
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
 
     await harness.deploy(is_reconciliation=True)  # the controller re-dispatching a Pending workload
     await harness.settle()
@@ -636,8 +483,7 @@ async def test_an_invalid_repository_url_is_refused_without_its_password(
 
 
 def test_values_dirs_of_killed_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
-    from communication_operator.workloads.service import remove_orphaned_values_dirs
-    from communication_operator.workloads.valuesdirs import owner_tag
+    from communication_operator.workloads.valuesdirs import owner_tag, remove_orphaned_values_dirs
 
     dead = subprocess.Popen(["true"])
     dead.wait()

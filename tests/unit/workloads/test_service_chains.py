@@ -10,7 +10,7 @@ from pathlib import Path
 from communication_operator.contracts import WorkloadUndeployedDto
 from communication_operator.workloads.watcher import ProgressSink
 
-from .test_service import POOL, TENANT, WORKLOAD, FakeWatcher, Harness, _until
+from .doubles import POOL, TENANT, WORKLOAD, FakeWatcher, Harness, until
 
 
 def _alive(pid: int) -> bool:
@@ -29,13 +29,13 @@ async def test_a_third_deploy_waits_for_the_first_helm_even_when_the_queued_seco
     h.fake.history((3, "deployed"))
     h.fake.set("upgrade", sleep=30, ignore_term=True, call=1)
     await h.deploy(chart_version="0.1.0")
-    await _until(lambda: h.fake.calls("upgrade"))
+    await until(lambda: h.fake.calls("upgrade"))
     (first,) = h.fake.calls("upgrade")
     calls_before = len(h.fake.calls())
 
     await h.deploy(chart_version="0.2.0")  # queued behind the first, which it cancels
     await h.deploy(chart_version="0.3.0")  # cancels the queued second while the first still runs
-    await _until(lambda: len(h.fake.calls()) > calls_before)
+    await until(lambda: len(h.fake.calls()) > calls_before)
 
     assert not _alive(first.pid), "a helm of the newest deploy started while the first helm still ran"
     await h.settle()
@@ -50,14 +50,14 @@ async def test_an_undeploy_after_a_queued_deploy_waits_for_the_running_helm(tmp_
     h.fake.history((3, "deployed"))
     h.fake.set("upgrade", sleep=30, ignore_term=True, call=1)
     await h.deploy(chart_version="0.1.0")
-    await _until(lambda: h.fake.calls("upgrade"))
+    await until(lambda: h.fake.calls("upgrade"))
     (first,) = h.fake.calls("upgrade")
 
     await h.deploy(chart_version="0.2.0")
     await h.service.on_workload_undeployed(
         WorkloadUndeployedDto(tenant_id=TENANT, pool_rt_id=POOL, workload_rt_id=WORKLOAD, workload_name="x")
     )
-    await _until(lambda: h.fake.calls("uninstall"), timeout=10)
+    await until(lambda: h.fake.calls("uninstall"), timeout=10)
 
     assert not _alive(first.pid), "helm uninstall started while the cancelled upgrade still ran"
     await h.settle()
@@ -81,9 +81,10 @@ async def test_a_deploy_cancelled_while_its_watcher_starts_stops_that_watcher(tm
         h.watchers.append(made)
         return made
 
-    h.service._watcher_factory = watcher
+    h.watcher_factory = watcher
+    h.rebuild()
     await h.deploy(chart_version="0.1.0")
-    await _until(lambda: h.watchers and h.watchers[0].started.is_set())
+    await until(lambda: h.watchers and h.watchers[0].started.is_set())
 
     await h.deploy(chart_version="0.2.0")
     await h.settle()

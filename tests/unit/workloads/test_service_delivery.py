@@ -14,7 +14,7 @@ import pytest
 
 from communication_operator.contracts import ServerMethod, WorkloadUndeployedDto
 
-from .test_service import POOL, TENANT, WORKLOAD, Harness, RecordingHub, dto
+from .doubles import POOL, RELEASE, TENANT, WORKLOAD, Harness, RecordingHub, dto
 
 
 class OutboxHub(RecordingHub):
@@ -40,7 +40,7 @@ class OutboxHub(RecordingHub):
 def harness(tmp_path: Path) -> Harness:
     h = Harness(tmp_path)
     h.hub = OutboxHub()
-    h.service._hub = h.hub
+    h.rebuild()
     h.fake.history((1, "deployed"))
     return h
 
@@ -143,8 +143,9 @@ async def test_the_watcher_is_stopped_even_when_the_deploy_is_cancelled_twice(tm
     h.fake.history((1, "deployed"))
     h.fake.set("upgrade", sleep=30, ignore_term=True)
     await h.deploy()
-    await _until(lambda: h.fake.calls("upgrade"))
-    (run,) = h.service._runs.values()
+    await until(lambda: h.fake.calls("upgrade"))
+    run = h.service.scheduler.current(RELEASE)
+    assert run is not None
 
     run.task.cancel()
     await asyncio.sleep(0.2)  # helm got SIGTERM and ignores it; the deploy waits for it to stop
@@ -154,7 +155,7 @@ async def test_the_watcher_is_stopped_even_when_the_deploy_is_cancelled_twice(tm
     assert h.watchers[0].stopped
 
 
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
+async def until(predicate: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)

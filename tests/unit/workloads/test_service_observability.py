@@ -13,10 +13,11 @@ from communication_operator.contracts import ValueOverrideDto, WorkloadUndeploye
 from communication_operator.logs import JsonFormatter
 from communication_operator.metrics import OperatorMetrics
 from communication_operator.workloads.helm import HelmCli
-from communication_operator.workloads.service import WorkloadOptions, WorkloadService
+from communication_operator.workloads.options import WorkloadOptions
+from communication_operator.workloads.service import WorkloadService
 from communication_operator.workloads.values import OperatorContext
 
-from .test_service import BROKER_PASSWORD, POOL, RELEASE, TENANT, WORKLOAD, Harness, _until
+from .doubles import BROKER_PASSWORD, POOL, RELEASE, TENANT, WORKLOAD, Harness, until
 
 SECRET = "override-s3cret-value"
 REPO_PASSWORD = "repo-pa55word-x"
@@ -118,7 +119,7 @@ async def test_a_superseded_deploy_logs_why_and_counts_as_cancelled(
     caplog.set_level(logging.INFO, logger="communication_operator")
     harness.fake.set("upgrade", sleep=30, call=1)
     await harness.deploy(chart_version="0.1.0")
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
     await harness.deploy(chart_version="0.2.0")
     await harness.settle()
 

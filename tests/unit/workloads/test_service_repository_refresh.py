@@ -10,7 +10,7 @@ from pathlib import Path
 
 from communication_operator.workloads.repository import repository_alias
 
-from .test_service import Harness
+from .doubles import Harness
 
 
 async def test_repo_add_once_then_only_updates_until_credentials_change(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from communication_operator.contracts import ValueOverrideDto
 from communication_operator.workloads.secrets import ReleaseSecrets, SecretError, SecretSnapshot
 
-from .test_service import Harness, MemorySecrets, _until
+from .doubles import Harness, MemorySecrets, until
 
 
 class RestoreFails(MemorySecrets):
@@ -37,7 +37,7 @@ def with_failing_restore(tmp_path: Path, error: BaseException) -> Harness:
     h = Harness(tmp_path)
     h.fake.history((3, "deployed"))
     h.secrets = RestoreFails(error)
-    h.service._secrets = h.secrets
+    h.rebuild()
     return h
 
 
@@ -48,7 +48,7 @@ async def test_a_cancelled_deploy_reports_nothing_when_the_restore_fails(
     h = with_failing_restore(tmp_path, error)
     h.fake.set("upgrade", sleep=30)
     await h.deploy(values=SECRET_OVERRIDE)
-    await _until(lambda: h.fake.calls("upgrade"))
+    await until(lambda: h.fake.calls("upgrade"))
 
     async with asyncio.timeout(10):
         await h.service.shutdown()

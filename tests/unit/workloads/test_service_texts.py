@@ -12,9 +12,9 @@ import pytest
 
 from communication_operator.contracts import ValueOverrideDto, WorkloadUndeployedDto
 from communication_operator.redaction import truncate_middle
-from communication_operator.workloads.signals import Signal, SignalKind
+from communication_operator.workloads.signals.model import Signal, SignalKind
 
-from .test_service import ALIAS, POOL, RELEASE, TENANT, WORKLOAD, Harness, _until
+from .doubles import ALIAS, POOL, RELEASE, TENANT, WORKLOAD, Harness, until
 
 SECRET = "Zq9#Vx!w 7kP$r2"  # contains a space; every 6-character window of it is distinctive
 
@@ -107,7 +107,7 @@ async def test_a_failed_install_without_findings_reports_the_helm_line_alone(har
 async def test_a_failed_install_keeps_whole_diagnostic_lines_within_the_bound(harness: Harness) -> None:
     harness.fake.set("upgrade", sleep=0.3, exit=1, stderr="Error: UPGRADE FAILED: " + "e" * 6000 + "\n")
     await harness.deploy()
-    await _until(lambda: harness.watchers and harness.watchers[0].started.is_set())
+    await until(lambda: harness.watchers and harness.watchers[0].started.is_set())
     lines = [f"Pod web-{i} container 'web' waiting: CrashLoopBackOff — back-off {i}" for i in range(200)]
     harness.watchers[0].text = "\n".join(lines)
     await harness.settle()
@@ -142,7 +142,7 @@ async def test_a_fail_fast_cut_never_leaves_part_of_a_secret(
     caplog.set_level(logging.DEBUG)
     harness.fake.set("upgrade", sleep=30)
     await harness.deploy(values=_secret_values())
-    await _until(lambda: harness.fake.calls("upgrade"))
+    await until(lambda: harness.fake.calls("upgrade"))
     watcher = harness.watchers[0]
     message = _straddling_message("ImagePullBackOff: pod web-1 container web: ", limit)
     watcher.fatal_list = (
@@ -164,7 +164,7 @@ async def test_reports_of_a_secret_with_other_whitespace_carry_none_of_it(
     secret = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqh\tkiG9w0BAQEFAASC\n-----END KEY-----"
     harness.fake.set("upgrade", sleep=0.3, exit=1, stderr=f"Error: bad key:\n{secret}\n")
     await harness.deploy(values=_secret_values(secret))
-    await _until(lambda: harness.watchers and harness.watchers[0].started.is_set())
+    await until(lambda: harness.watchers and harness.watchers[0].started.is_set())
     await harness.watchers[0].emit(
         f"Pod web-1 container 'web' waiting: CreateContainerConfigError — {secret}."
     )

@@ -12,7 +12,7 @@ import pytest
 
 from communication_operator.contracts import WorkloadUndeployedDto
 
-from .test_service import POOL, RELEASE, TENANT, WORKLOAD, Harness, _until
+from .doubles import POOL, RELEASE, TENANT, WORKLOAD, Harness, until
 
 SECRET_KEY = ("octo", f"{RELEASE}-octo-secrets")
 
@@ -51,7 +51,7 @@ async def test_the_release_secret_is_deleted_even_when_uninstall_fails(harness: 
 async def test_a_newer_deploy_waits_for_a_running_uninstall_instead_of_killing_it(harness: Harness) -> None:
     harness.fake.set("uninstall", sleep=1.5)
     await harness.service.on_workload_undeployed(undeploy())
-    await _until(lambda: harness.fake.calls("uninstall"))
+    await until(lambda: harness.fake.calls("uninstall"))
 
     await harness.deploy()
     await harness.settle()
@@ -73,7 +73,7 @@ async def test_shutdown_lets_a_running_uninstall_finish_and_still_deletes_the_se
     harness.secrets.secrets[SECRET_KEY] = {"data": {"k": "v"}}
     harness.fake.set("uninstall", sleep=1.0)
     await harness.service.on_workload_undeployed(undeploy())
-    await _until(lambda: harness.fake.calls("uninstall"))
+    await until(lambda: harness.fake.calls("uninstall"))
 
     await harness.service.shutdown()
 

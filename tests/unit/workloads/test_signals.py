@@ -9,21 +9,18 @@ from typing import Any
 import pytest
 
 from communication_operator.workloads.diagnostics import fit_lines
-from communication_operator.workloads.signals import (
-    FailFastPolicy,
-    Signal,
-    SignalKind,
-    SignalSet,
+from communication_operator.workloads.signals.events import (
     classify_event,
-    classify_pod,
-    describe,
     event_concerns_release,
     event_count,
     event_time,
-    is_fatal,
     pull_failure_from_event,
-    sort_key,
 )
+from communication_operator.workloads.signals.model import Signal, SignalKind, sort_key
+from communication_operator.workloads.signals.pods import classify_pod
+from communication_operator.workloads.signals.policy import FailFastPolicy, is_fatal
+from communication_operator.workloads.signals.signalset import SignalSet
+from communication_operator.workloads.signals.text import describe
 
 from .kube_objects import POD, RELEASE, REPLICASET, T0, T1, T2, container, event, pod, ready_conditions
 

@@ -20,7 +20,7 @@ Two assertions per output:
 A secret is planted between two private-use delimiters (never whitespace, never alphanumeric), so
 only the planted copy, and no accidental overlap with random filler, is what gets masked. Values the
 redaction rule does not mask by design (1 or 2 characters, whitespace-only, and base64 forms shorter than
-``MIN_ENCODED_LENGTH``; see redaction.py) are not planted or are skipped.
+``MIN_ENCODED_LENGTH``; see redaction/patterns.py) are not planted or are skipped.
 """
 
 from __future__ import annotations
@@ -40,16 +40,12 @@ from communication_operator.workloads.diagnostics import (
     with_diagnostics,
 )
 from communication_operator.workloads.helm import HelmError, failure_stderr
-from communication_operator.workloads.signals import (
-    FailFastPolicy,
-    Signal,
-    SignalKind,
-    SignalSet,
-    classify_event,
-    classify_pod,
-    clean_text,
-    describe,
-)
+from communication_operator.workloads.signals.events import classify_event
+from communication_operator.workloads.signals.model import Signal, SignalKind
+from communication_operator.workloads.signals.pods import classify_pod
+from communication_operator.workloads.signals.policy import FailFastPolicy
+from communication_operator.workloads.signals.signalset import SignalSet
+from communication_operator.workloads.signals.text import clean_text, describe
 
 from .kube_objects import POD, RELEASE, REPLICASET, container, event, pod
 
@@ -183,7 +179,7 @@ def _outputs(secret: str, fillers: list[str], plant_b64: bool, limit: int) -> li
 
 
 def _masked(text: str, secret: str) -> bool:
-    """Whether redaction.py's rule masks ``text`` as a value of ``secret`` (standing alone)."""
+    """Whether the redaction rule masks ``text`` as a value of ``secret`` (standing alone)."""
     return redact(_planted(text), [secret]) == _planted("***")
 
 
@@ -202,7 +198,7 @@ def _forms(secret: str) -> set[str]:
 def test_no_planted_secret_survives_any_output_at_any_limit(
     secret: str, filler: list[str], limit: int
 ) -> None:
-    # Masked by value at all (redaction.py's rule for short and whitespace-only values)?
+    # Masked by value at all (the redaction rule for short and whitespace-only values)?
     assume(_masked(secret, secret))
     plant_b64 = _masked(_b64(secret), secret)
     substitute = SUBSTITUTE * len(secret)

@@ -99,7 +99,7 @@ with values_files(rendered, temp_root=Path(sys.argv[1])) as files:
 CLEAN_UP = """
 import os, sys
 from pathlib import Path
-from communication_operator.workloads.service import remove_orphaned_values_dirs
+from communication_operator.workloads.valuesdirs import remove_orphaned_values_dirs
 print(os.getpid(), remove_orphaned_values_dirs(Path(sys.argv[1])), flush=True)
 """
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from communication_operator.workloads import watcher as watcher_module
-from communication_operator.workloads.signals import FailFastPolicy
+from communication_operator.workloads.signals.policy import FailFastPolicy
 from communication_operator.workloads.watcher import ReleaseWatcher
 
 from .kube_objects import RELEASE

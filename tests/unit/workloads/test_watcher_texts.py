@@ -7,7 +7,8 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from communication_operator.workloads.signals import FailFastPolicy, describe
+from communication_operator.workloads.signals.policy import FailFastPolicy
+from communication_operator.workloads.signals.text import describe
 from communication_operator.workloads.watcher import ReleaseWatcher
 
 from .kube_objects import POD, RELEASE, container, event, pod
