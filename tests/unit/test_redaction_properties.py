@@ -243,6 +243,8 @@ def _log_exception_carrying(secret: str, formatter: logging.Formatter) -> str:
 def test_exception_texts_never_carry_a_known_secret_in_either_format(secret: str, factory: bool) -> None:
     """exc_info goes through each formatter's own exception formatting (the text format escapes control
     characters there): the secret is redacted before it is escaped, with or without the record factory."""
+    # A secret that is part of the fixed text ("value") rightly masks it; the check below reads that text.
+    assume(secret not in "ValueError: bad value")
     remember_secrets([secret])
     try:
         if factory:
