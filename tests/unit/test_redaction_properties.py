@@ -256,8 +256,11 @@ def test_exception_texts_never_carry_a_known_secret_in_either_format(secret: str
     finally:
         KNOWN_SECRETS.forget_all()
     assert "ValueError: bad value" in outputs["text log"]
-    # The text format writes the secret's control characters as escapes: that form must not show either.
-    assert_not_carried(outputs, [secret, escape_controls(secret)])
+    # The text format writes the secret's control characters as escapes: that form must not show either,
+    # under the rule of the secret's own length (a 1-2 character secret is hidden in structural
+    # positions only, however long its escaped form is).
+    escaped = [escape_controls(secret)] if len(secret) >= MIN_TOKEN_LENGTH else []
+    assert_not_carried(outputs, [secret, *escaped])
 
 
 _SETTINGS_SECRETS = (
