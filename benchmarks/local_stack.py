@@ -5,6 +5,7 @@ The same code path as ``devcluster up`` in a private state dir, torn down (by PI
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from kubernetes_asyncio import client, config
 
 from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import tool_path_dirs
+from octo_devtools.devcluster.controlplane import KubeRest, tool_path_dirs, wait_for_default_token
 from octo_devtools.devcluster.paths import Toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,9 @@ async def local_stack(
             try:
                 body = client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
                 await client.CoreV1Api(api).create_namespace(body)
+                if result.state.service_account_tokens:  # the real node: pods need their token first
+                    rest = KubeRest(result.state.server, result.state.token)
+                    await asyncio.to_thread(wait_for_default_token, rest, namespace)
                 yield LocalStack(state_dir, result.toolchain, env, helm_env, repo, api)
             finally:
                 await api.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from octo_devtools.demo import (
+    REAL_NODE_STEPS,
     STEPS,
     StepFailed,
     StepResult,
@@ -45,7 +46,8 @@ def test_demo_script_passes_every_step_and_stops_what_it_started(tmp_path: Path)
     work_dir = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
     result = subprocess.run(
-        [str(ROOT / "scripts" / "demo"), "--work-dir", str(work_dir)],
+        # the fake node (the real one, the default, is played below)
+        [str(ROOT / "scripts" / "demo"), "--node", "fake", "--work-dir", str(work_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -75,6 +77,47 @@ def test_demo_script_passes_every_step_and_stops_what_it_started(tmp_path: Path)
     assert len(pids) >= 6, output  # operator, 2 simulators, etcd, kube-apiserver, kube-controller-manager
     assert [pid for pid in pids if _pid_alive(pid)] == [], output
     assert (work_dir / "operator.log").is_file()  # --work-dir is kept (logs)
+
+
+@pytest.mark.cluster
+@pytest.mark.realnode
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_runs_on_the_real_node_by_default_with_real_pods_pull_failure_and_crash_loop(
+    tmp_path: Path,
+) -> None:
+    work_dir = tmp_path / "demo-real"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OPERATOR__")}
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "demo"), "--work-dir", str(work_dir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    total = len(REAL_NODE_STEPS)
+    assert f"{total}/{total} steps passed" in output, output
+    assert re.search(r"^node: real \(kubelet 1\.20\.2, containerd", output, re.M), output
+    # `kubectl get pods -o wide`: a Running pod with a pod IP on the node.
+    assert re.search(r"testapp-\S+\s+1/1\s+Running\s+\d+\s+\S+\s+10\.244\.\d+\.\d+\s+localhost", output), (
+        output
+    )
+    # What the real kubelet wrote reached the controller live.
+    assert re.search(
+        r"live progress at the controller: Pod \S+ container 'app' waiting: ErrImagePull — ", output
+    )
+    assert re.search(
+        r"live progress at the controller: Pod \S+ container 'app' waiting: CrashLoopBackOff — back-off",
+        output,
+    ), output
+    pids = [int(p) for p in re.findall(r"(?:operator|controller simulator) pid (\d+)", output)]
+    pids += [int(p) for p in re.findall(r"devcluster: stopped pids ([\d ]+)", output)[0].split()]
+    assert len(pids) >= 9, output  # operator, simulator, control plane, containerd, kubelet, scheduler, ...
+    assert [pid for pid in pids if _pid_alive(pid)] == [], output
 
 
 # -- without a cluster: the table and the runner's bookkeeping ------------------------------------------
@@ -140,3 +183,23 @@ def test_demo_module_help_runs() -> None:
     )
     assert result.returncode == 0
     assert "--work-dir" in result.stdout
+
+
+def test_summary_is_headed_by_the_node_that_ran_the_pods() -> None:
+    table = render_summary(_results(True), node="real (kubelet 1.20.2)")
+    assert table.splitlines()[0] == "node: real (kubelet 1.20.2)"
+    assert table.splitlines()[-1] == "1/1 steps passed in 1.5 s: ALL STEPS PASSED"
+    assert not render_summary(_results(True)).startswith("node:")
+
+
+def test_real_node_story_adds_the_crash_loop_after_the_bad_image() -> None:
+    assert [s.key for s in REAL_NODE_STEPS] == [
+        "pool",
+        "good-workload",
+        "bad-image",
+        "crash-loop",
+        "restart",
+        "undeploy-workloads",
+        "undeploy-pool",
+    ]
+    assert [s.key for s in STEPS] == [s.key for s in REAL_NODE_STEPS if s.key != "crash-loop"]

@@ -79,11 +79,14 @@ class HostSimulator:
     state_file: Path
     log_path: Path
     port: int = field(default_factory=free_port)
+    #: Where it listens: every interface (kind), or one address, e.g. the real node's bridge gateway.
+    bind_host: str = "0.0.0.0"
     _process: subprocess.Popen[bytes] | None = None
 
     @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = "127.0.0.1" if self.bind_host == "0.0.0.0" else self.bind_host
+        return f"http://{host}:{self.port}"
 
     def controller_uri(self, host: str) -> str:
         return f"http://{host}:{self.port}"
@@ -101,7 +104,7 @@ class HostSimulator:
                     sys.executable,
                     "-m",
                     "octo_devtools.controller_sim.cli",
-                    "--host=0.0.0.0",
+                    f"--host={self.bind_host}",
                     f"--port={self.port}",
                     f"--state-file={self.state_file}",
                 ],

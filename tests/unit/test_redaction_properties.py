@@ -243,6 +243,8 @@ def _log_exception_carrying(secret: str, formatter: logging.Formatter) -> str:
 def test_exception_texts_never_carry_a_known_secret_in_either_format(secret: str, factory: bool) -> None:
     """exc_info goes through each formatter's own exception formatting (the text format escapes control
     characters there): the secret is redacted before it is escaped, with or without the record factory."""
+    # A secret that is part of the fixed text ("value") rightly masks it; the check below reads that text.
+    assume(secret not in "ValueError: bad value")
     remember_secrets([secret])
     try:
         if factory:
@@ -254,8 +256,11 @@ def test_exception_texts_never_carry_a_known_secret_in_either_format(secret: str
     finally:
         KNOWN_SECRETS.forget_all()
     assert "ValueError: bad value" in outputs["text log"]
-    # The text format writes the secret's control characters as escapes: that form must not show either.
-    assert_not_carried(outputs, [secret, escape_controls(secret)])
+    # The text format writes the secret's control characters as escapes: that form must not show either,
+    # under the rule of the secret's own length (a 1-2 character secret is hidden in structural
+    # positions only, however long its escaped form is).
+    escaped = [escape_controls(secret)] if len(secret) >= MIN_TOKEN_LENGTH else []
+    assert_not_carried(outputs, [secret, *escaped])
 
 
 _SETTINGS_SECRETS = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import shutil
 import signal
@@ -18,8 +19,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from octo_devtools.demo.local import POOL_NAMESPACE, TENANT, DemoSetupError, local_environment, log_tail
-from octo_devtools.demo.story import STEPS, StepResult, StoryTarget, all_passed, render_summary, run_story
+from octo_devtools.demo.local import (
+    CRASH_VALUES,
+    NODE_DESCRIPTIONS,
+    POOL_NAMESPACE,
+    TENANT,
+    DemoSetupError,
+    local_environment,
+    log_tail,
+)
+from octo_devtools.demo.story import (
+    REAL_NODE_STEPS,
+    STEPS,
+    StepResult,
+    StoryTarget,
+    StoryTimeouts,
+    all_passed,
+    render_summary,
+    run_story,
+)
+from octo_devtools.devcluster.images import TEST_IMAGE
+from octo_devtools.devcluster.lifecycle import NodeKind
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +62,32 @@ def _parser() -> argparse.ArgumentParser:
         "after a passing run, kept after a failing one)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory after a passing run")
+    parser.add_argument(
+        "--node",
+        choices=("real", "fake"),
+        default="real",
+        help="real (default): containerd, kubelet and kube-scheduler run real pods (needs root); "
+        "fake: the fake kubelet writes pod statuses (faster, no root)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="also print the tools' own log lines")
     return parser
 
 
+#: The real node's pods take real time: pulls fail after DNS, crash loops back off, pods that never
+#: started are removed only by the kubelet's once-a-minute container garbage collection.
+REAL_NODE_TIMEOUTS = StoryTimeouts(pool=60, deploy=120, failure=150, restart=60, undeploy=120)
+
+
+def image_reference_parts(image: str) -> tuple[str, str]:
+    """``repo/name:tag`` → (``repo/name``, ``tag``)."""
+    name, _, tag = image.rpartition(":")
+    return name, tag
+
+
 class Demo:
-    def __init__(self, work_dir: Path, out: TextIO) -> None:
+    def __init__(self, work_dir: Path, out: TextIO, node: NodeKind = "real") -> None:
         self.work_dir = work_dir
+        self.node = node
         self.out = out
         self.started = time.monotonic()
         self.results: list[StepResult] = []
@@ -65,7 +104,7 @@ class Demo:
     async def run(self) -> int:
         self.progress(f"demo: work directory {self.work_dir}")
         try:
-            async with local_environment(self.work_dir, self.progress) as env:
+            async with local_environment(self.work_dir, self.progress, node=self.node) as env:
                 target = StoryTarget(
                     admin=env.simulator.admin,
                     kube=env.api,
@@ -74,8 +113,23 @@ class Demo:
                     tenant_id=TENANT,
                     restart_controller=env.restart_controller,
                 )
-                self.progress(f"the story: {len(STEPS)} steps, tenant {TENANT}, namespace {POOL_NAMESPACE}")
-                await run_story(target, self.say, clock=self.elapsed, results=self.results)
+                story_steps = STEPS
+                if self.node == "real":
+                    target = dataclasses.replace(
+                        target,
+                        chart_name=env.chart_name,
+                        good_image=image_reference_parts(TEST_IMAGE),
+                        # a real kubelet says ErrImagePull first, ImagePullBackOff on the retries
+                        progress_markers=("ErrImagePull", "ImagePullBackOff"),
+                        crash_values=CRASH_VALUES,
+                        show_pods=env.show_pods,
+                        timeouts=REAL_NODE_TIMEOUTS,
+                    )
+                    story_steps = REAL_NODE_STEPS
+                self.progress(
+                    f"the story: {len(story_steps)} steps, tenant {TENANT}, namespace {POOL_NAMESPACE}"
+                )
+                await run_story(target, self.say, steps=story_steps, clock=self.elapsed, results=self.results)
                 if not all_passed(self.results):
                     self.say(f"--- operator log (last lines of {env.operator_log}) ---")
                     self.say(log_tail(env.operator_log, 40))
@@ -89,7 +143,7 @@ class Demo:
             )
             return EXIT_SETUP_FAILED
         self.say("")
-        self.say(render_summary(self.results))
+        self.say(render_summary(self.results, node=NODE_DESCRIPTIONS[self.node]))
         return EXIT_PASSED if all_passed(self.results) else EXIT_STEP_FAILED
 
 
@@ -111,13 +165,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     )
     temporary = args.work_dir is None
     work_dir = (args.work_dir or Path(tempfile.mkdtemp(prefix="communication-operator-demo-"))).resolve()
-    demo = Demo(work_dir, out)
+    demo = Demo(work_dir, out, args.node)
     try:
         code = asyncio.run(_main_task(demo))
     except (KeyboardInterrupt, asyncio.CancelledError):
         demo.progress("demo: interrupted; everything it started has been stopped")
         if demo.results:
-            demo.say(render_summary(demo.results))
+            demo.say(render_summary(demo.results, node=NODE_DESCRIPTIONS[demo.node]))
         code = EXIT_INTERRUPTED
     if code == EXIT_PASSED and temporary and not args.keep:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -1,9 +1,11 @@
 """Everything the demo runs on this machine, started in order and stopped in reverse, even on failure.
 
-1. the local cluster (``devcluster`` code path, its own state directory under the work directory);
+1. the local cluster (``devcluster`` code path, its own state directory under the work directory),
+   with the real node (containerd, kubelet, kube-scheduler: real pods) or, with ``node="fake"``, none;
 2. the CommunicationPool CRD (``communication-operator crds | kubectl apply``) and the pool namespace;
-3. a loopback chart repository serving ``tests/charts/web``;
-4. the fake kubelet, with the rule ``example.invalid/*`` → ``image-pull-backoff``;
+3. a loopback chart repository serving ``tests/charts/testapp`` (the node's local test image) on the
+   real node, ``tests/charts/web`` on the fake one;
+4. with the fake node only: the fake kubelet, with the rule ``example.invalid/*`` → ``image-pull-backoff``;
 5. the controller simulator as a child process with a state file (so a kill + start keeps its pools);
 6. the operator, ``communication-operator run`` in central mode, configured only through ``OPERATOR__*``
    environment variables, as a user would run it.
@@ -39,15 +41,27 @@ from octo_devtools.controller_sim import SimulatorOptions, SimulatorProcess
 from octo_devtools.demo.story import BOGUS_IMAGE_GLOB
 from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import tool_path_dirs
+from octo_devtools.devcluster.controlplane import KubeRest, tool_path_dirs, wait_for_default_token
+from octo_devtools.devcluster.images import TEST_IMAGE
 from octo_devtools.devcluster.kubelet import FakeKubelet
+from octo_devtools.devcluster.lifecycle import NodeKind
 from octo_devtools.devcluster.paths import Toolchain
+from octo_devtools.devcluster.realnode import NODE_NAME
 from octo_devtools.devcluster.rules import make_rule
 
 Progress = Callable[[str], None]
 
 POOL_NAMESPACE = "octo-demo"
 TENANT = "demo"
+#: What the summary table says ran the pods.
+NODE_DESCRIPTIONS = {
+    "real": "real (kubelet 1.20.2, containerd, runc, CNI bridge, kube-scheduler: real pods and pod IPs)",
+    "fake": "fake (the fake kubelet writes pod statuses; nothing runs)",
+}
+#: The real node's crashing workload: the good image (testapp) told to exit 1.
+CRASH_VALUES = 'args: ["exit", "1"]\n'
+#: The operator gives a crash loop up after this many restarts (the real kubelet backs off 10 s, 20 s).
+REAL_NODE_CRASH_LOOP_RESTARTS = 2
 CRD_NAME = "communicationpools.octo-mesh.meshmakers.io"
 OPERATOR_STOP_GRACE_S = 20.0
 
@@ -93,7 +107,15 @@ class LocalEnvironment:
     operator_log: Path
     health_port: int
     api: client.ApiClient
+    node: NodeKind = "real"
+    chart_name: str = "testapp"
     operator_pid: int | None = None
+
+    async def show_pods(self) -> str:
+        """`kubectl get pods -o wide` of the pool namespace (pod IPs and the node, on the real node)."""
+        return await _run(
+            [str(self.toolchain.kubectl), "get", "pods", "-o", "wide", "-n", self.namespace], self.env
+        )
 
     async def operator_health(self) -> dict[str, Any] | None:
         """The operator's ``/healthz`` body, or None while it does not answer 200."""
@@ -158,7 +180,12 @@ def _operator_command() -> list[str]:
 
 
 def operator_environment(
-    base: dict[str, str], controller_url: str, namespace: str, health_port: int, helm: Path
+    base: dict[str, str],
+    controller_url: str,
+    namespace: str,
+    health_port: int,
+    helm: Path,
+    node: NodeKind = "fake",
 ) -> dict[str, str]:
     """The process environment of the central operator: ``OPERATOR__*`` only, nothing on the command line."""
     env = {k: v for k, v in base.items() if not k.upper().startswith("OPERATOR__")}
@@ -180,25 +207,31 @@ def operator_environment(
             "OPERATOR__LOG__FORMAT": "text",
         }
     )
+    if node == "real":
+        env["OPERATOR__HELM__FAILFASTCRASHLOOPRESTARTS"] = str(REAL_NODE_CRASH_LOOP_RESTARTS)
     return env
 
 
 @contextlib.asynccontextmanager
 async def local_environment(
-    work_dir: Path, progress: Progress, *, chart_dir: Path | None = None
+    work_dir: Path, progress: Progress, *, chart_dir: Path | None = None, node: NodeKind = "real"
 ) -> AsyncIterator[LocalEnvironment]:
     """Bring everything up (see the module text); tear it down in reverse order on exit."""
-    chart_dir = chart_dir or repository_root() / "tests" / "charts" / "web"
+    chart_dir = chart_dir or repository_root() / "tests" / "charts" / ("testapp" if node == "real" else "web")
     if not (chart_dir / "Chart.yaml").is_file():
         raise DemoSetupError(f"no chart at {chart_dir} (the demo runs from a checkout of this repository)")
+    if node == "real" and os.geteuid() != 0:
+        raise DemoSetupError(
+            "the real node needs root (mount namespace, cgroups, a bridge); run `./scripts/demo --node fake`"
+        )
     work_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     cluster_dir = work_dir / "cluster"
     async with contextlib.AsyncExitStack() as stack:
         # 1. Cluster. Called on this (the main) thread: PR_SET_PDEATHSIG fires when the *thread* that
         # started a child exits, so a worker thread would take the control plane down with it.
-        progress(f"starting the local cluster (state in {cluster_dir})")
+        progress(f"starting the local cluster with the {node} node (state in {cluster_dir})")
         stack.callback(lifecycle.down, cluster_dir, lambda line: progress(line))
-        up = lifecycle.up(cluster_dir, lambda line: progress(f"    {line}"), die_with_parent=True)
+        up = lifecycle.up(cluster_dir, lambda line: progress(f"    {line}"), die_with_parent=True, node=node)
         state, toolchain = up.state, up.toolchain
         env = dict(os.environ)
         env.update(lifecycle.environment(state, toolchain))
@@ -210,6 +243,10 @@ async def local_environment(
         await _run([kubectl, "apply", "-f", "-"], env, stdin=communication_pool_crd())
         await _run([kubectl, "wait", "--for=condition=established", f"crd/{CRD_NAME}", "--timeout=30s"], env)
         await _run([kubectl, "create", "namespace", POOL_NAMESPACE], env)
+        if state.service_account_tokens:  # the workload pods' account needs its token first
+            await asyncio.to_thread(
+                wait_for_default_token, KubeRest(state.server, state.token), POOL_NAMESPACE
+            )
         progress(f"CommunicationPool CRD installed, namespace {POOL_NAMESPACE} created")
 
         configuration = client.Configuration()
@@ -227,14 +264,20 @@ async def local_environment(
             f"chart repository at {repo.url} serving {', '.join(f'{k} {v}' for k, v in repo.charts.items())}"
         )
 
-        # 4. Fake kubelet (the local control plane has no node).
-        kubelet = FakeKubelet(
-            api, namespace=POOL_NAMESPACE, rules=[make_rule(BOGUS_IMAGE_GLOB, "image-pull-backoff")]
-        )
-        await kubelet.start()
-        stack.push_async_callback(kubelet.stop)
-        await kubelet.wait_synced()
-        progress(f"fake kubelet running: {BOGUS_IMAGE_GLOB} → ImagePullBackOff, any other image → Ready")
+        # 4. The fake kubelet, when the control plane has no real node.
+        if node == "fake":
+            kubelet = FakeKubelet(
+                api, namespace=POOL_NAMESPACE, rules=[make_rule(BOGUS_IMAGE_GLOB, "image-pull-backoff")]
+            )
+            await kubelet.start()
+            stack.push_async_callback(kubelet.stop)
+            await kubelet.wait_synced()
+            progress(f"fake kubelet running: {BOGUS_IMAGE_GLOB} → ImagePullBackOff, any other image → Ready")
+        else:
+            progress(
+                f"real node {NODE_NAME} Ready: containerd + kubelet run the pods; local image "
+                f"{TEST_IMAGE}, any other image really fails to pull"
+            )
 
         # 5. Controller simulator.
         simulator = SimulatorProcess(SimulatorOptions(state_file=str(work_dir / "controller-state.json")))
@@ -257,9 +300,11 @@ async def local_environment(
             operator_log=operator_log,
             health_port=health_port,
             api=api,
+            node=node,
+            chart_name=chart_dir.name,
         )
         operator_env = operator_environment(
-            env, simulator.base_url, POOL_NAMESPACE, health_port, toolchain.helm
+            env, simulator.base_url, POOL_NAMESPACE, health_port, toolchain.helm, node
         )
         with operator_log.open("ab") as log_file:
             process = await asyncio.create_subprocess_exec(

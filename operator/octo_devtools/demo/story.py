@@ -75,6 +75,10 @@ class StoryTarget:
     progress_markers: tuple[str, ...] = ("ImagePullBackOff",)
     restart_controller: Callable[[], Awaitable[str]] | None = None
     timeouts: StoryTimeouts = field(default_factory=StoryTimeouts)
+    #: Extra values of the crash-loop workload (the good image told to exit 1); the step needs them.
+    crash_values: str | None = None
+    #: `kubectl get pods -o wide` of the namespace, printed after a workload's pods appear (real node).
+    show_pods: Callable[[], Awaitable[str]] | None = None
 
 
 @dataclass
@@ -194,6 +198,7 @@ class Story:
         self.pool_rt_id: str | None = None
         self.good_rt_id: str | None = None
         self.bad_rt_id: str | None = None
+        self.crash_rt_id: str | None = None
         self.good_deployed = False
 
     # -- names --------------------------------------------------------------------------------------
@@ -245,10 +250,15 @@ class Story:
         online = await eventually(self._pool_registered, timeout=t.timeouts.pool, what="pool Online")
         return f"CR {self.pool_cr} + broker secret; {online}"
 
-    async def _create_workload(self, name: str, image: tuple[str, str]) -> str:
+    async def _show_pods(self) -> None:
+        if self.target.show_pods is not None:
+            for line in (await self.target.show_pods()).rstrip().splitlines():
+                self.log(f"  {line}")
+
+    async def _create_workload(self, name: str, image: tuple[str, str], extra_values: str = "") -> str:
         t = self.target
         assert self.pool_rt_id is not None
-        values_yaml = f'image:\n  repository: "{image[0]}"\n  tag: "{image[1]}"\n'
+        values_yaml = f'image:\n  repository: "{image[0]}"\n  tag: "{image[1]}"\n' + extra_values
         return await self.admin.create_workload(
             t.tenant_id,
             self.pool_rt_id,
@@ -288,6 +298,7 @@ class Story:
                 f"controller says Deployed but release revisions {statuses}, {ready} ready pod(s)"
             )
         self.good_deployed = True
+        await self._show_pods()
         message = _short(_first_line(workload["statusMessage"]), 60)
         return f"Deployed ({message}); release deployed, {ready} pod Ready"
 
@@ -296,8 +307,20 @@ class Story:
         self.bad_rt_id = await self._create_workload("demo-broken", t.bad_image)
         await self.admin.deploy_workload(self.bad_rt_id)
         self.log(f"workload {self.bad_rt_id} ({':'.join(t.bad_image)}) deployed; watching its progress")
-        rt_id = self.bad_rt_id
-        markers = t.progress_markers
+        return await self._expect_failure(self.bad_rt_id, t.progress_markers)
+
+    async def deploy_crash_workload(self) -> str:
+        t = self.target
+        if t.crash_values is None:
+            raise StepFailed("this target has no crashing workload to deploy")
+        self.crash_rt_id = await self._create_workload("demo-crash", t.good_image, t.crash_values)
+        await self.admin.deploy_workload(self.crash_rt_id)
+        self.log(f"workload {self.crash_rt_id} ({':'.join(t.good_image)}, exits 1) deployed; watching it")
+        return await self._expect_failure(self.crash_rt_id, ("CrashLoopBackOff",))
+
+    async def _expect_failure(self, rt_id: str, markers: tuple[str, ...]) -> str:
+        """Live progress naming one of ``markers``, then ``Error``: what a hopeless deploy must show."""
+        t = self.target
         seen_progress: list[str] = []
         shown: set[str] = set()
         last: dict[str, Any] = {}
@@ -327,6 +350,7 @@ class Story:
             )
         status = _first_line(workload["statusMessage"])
         self.log(f"final status at the controller: Error: {_short(status, 140)}")
+        await self._show_pods()
         found = sorted({marker for marker in markers for m in matching if marker in m})
         return (
             f"{len(seen_progress)} live progress report(s) incl. {', '.join(found)}; "
@@ -388,7 +412,7 @@ class Story:
 
     async def undeploy_workloads(self) -> str:
         t = self.target
-        rt_ids = [rt_id for rt_id in (self.good_rt_id, self.bad_rt_id) if rt_id is not None]
+        rt_ids = [rt_id for rt_id in (self.good_rt_id, self.bad_rt_id, self.crash_rt_id) if rt_id is not None]
         if not rt_ids:
             raise StepFailed("no workload was created by the earlier steps")
         # Only a release that exists can demonstrate its removal; a deploy that failed before helm
@@ -482,13 +506,26 @@ STEPS: Sequence[StepSpec] = (
 )
 
 
+#: The story on a real node: a real crash loop after the real image pull failure.
+REAL_NODE_STEPS: Sequence[StepSpec] = (
+    *STEPS[:3],
+    StepSpec(
+        "crash-loop",
+        "deploy a workload that crashes",
+        "live CrashLoopBackOff progress, then Error",
+        Story.deploy_crash_workload,
+    ),
+    *STEPS[3:],
+)
+
+
 def steps(*keys: str) -> list[StepSpec]:
     """The named steps in story order; an unknown key is an error naming the known ones."""
-    known = {spec.key: spec for spec in STEPS}
+    known = {spec.key: spec for spec in REAL_NODE_STEPS}
     unknown = [key for key in keys if key not in known]
     if unknown:
         raise KeyError(f"unknown story step(s) {unknown}; known: {sorted(known)}")
-    return [spec for spec in STEPS if spec.key in keys]
+    return [spec for spec in REAL_NODE_STEPS if spec.key in keys]
 
 
 async def run_story(
@@ -543,9 +580,14 @@ async def run_story(
 
 
 def render_summary(
-    results: Sequence[StepResult], *, expected_width: int = 34, observed_width: int = 60
+    results: Sequence[StepResult],
+    *,
+    expected_width: int = 34,
+    observed_width: int = 60,
+    node: str | None = None,
 ) -> str:
-    """The summary table: step, expected, observed, verdict, seconds (long cells are wrapped)."""
+    """The summary table: step, expected, observed, verdict, seconds (long cells are wrapped);
+    ``node`` (which node ran the pods) heads it when given."""
     header = ("#", "step", "expected", "observed", "result", "seconds")
     rows: list[tuple[str, ...]] = []
     for r in results:
@@ -568,7 +610,8 @@ def render_summary(
         "ALL STEPS PASSED" if passed == len(results) else f"{len(results) - passed} STEP(S) DID NOT PASS"
     )
     footer = f"{passed}/{len(results)} steps passed in {total:.1f} s: {verdict}"
-    return "\n".join([line(header), rule, *(line(row) for row in rows), rule, footer])
+    heading = [f"node: {node}"] if node else []
+    return "\n".join([*heading, line(header), rule, *(line(row) for row in rows), rule, footer])
 
 
 def all_passed(results: Sequence[StepResult]) -> bool:

@@ -1,4 +1,7 @@
-"""`devcluster`: prepare | up [--kind | --node real] | down | env | kubelet.  See docs/local-cluster.md."""
+"""`devcluster`: prepare | up [--kind | --node real] | down | env | kubelet | operator-image.
+
+See docs/local-cluster.md.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         help="real: containerd, kubelet and kube-scheduler run real pods (root; see docs/local-cluster.md); "
         "fake (default): no node process, `devcluster kubelet` plays the pods",
     )
+    image = commands.add_parser(
+        "operator-image",
+        help="build the operator's image without Docker (cached by input hash) and print its reference; "
+        "with a running real node, import it into the node's containerd",
+    )
+    image.add_argument("--force", action="store_true", help="rebuild even if the cached image is current")
+    image.add_argument("--no-import", action="store_true", help="only build (or find) the image tarball")
     commands.add_parser("down", help="stop the processes `up` started and remove the state")
     commands.add_parser("env", help='print exports for `eval "$(devcluster env)"`')
     kubelet = commands.add_parser("kubelet", help="run the fake kubelet against the cluster until Ctrl-C")
@@ -77,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             if not result.reused:
                 _progress(f"devcluster: ready at {result.state.server} in {time.monotonic() - started:.1f} s")
             print(lifecycle.shell_exports(result.state, result.toolchain))
+        elif args.command == "operator-image":
+            print(_operator_image(state_dir, force=args.force, import_it=not args.no_import))
         elif args.command == "down":
             lifecycle.down(state_dir, _progress)
         elif args.command == "env":
@@ -88,6 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devcluster: error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _operator_image(state_dir: Path, *, force: bool, import_it: bool) -> str:
+    from octo_devtools.devcluster import operator_image
+
+    built = operator_image.build_operator_image(_progress, force=force)
+    state = ClusterState.load(state_dir)
+    if import_it and state is not None and state.node == "real":
+        operator_image.import_image(state, built, _progress)
+    elif import_it:
+        _progress(
+            f"devcluster: no real node recorded in {state_dir}; the image is only built ({built.tarball})"
+        )
+    return built.reference
 
 
 def _require_state(state_dir: Path) -> ClusterState:

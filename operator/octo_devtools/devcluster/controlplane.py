@@ -51,6 +51,10 @@ _STATE_ENTRIES = (
     "kube-cache",
     "node",
 )
+SERVICE_CIDR = "10.96.0.0/16"
+# The `kubernetes` Service's IP (the first of SERVICE_CIDR); the apiserver's self-signed cert names it.
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+SERVING_CERT = "certs/apiserver.crt"  # what kube-apiserver writes into --cert-dir at startup
 # Start order; stop runs in reverse so the apiserver never loses etcd while still serving.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 
@@ -74,6 +78,7 @@ class ClusterState:
     started_at: float = 0.0
     node: Literal["fake", "real"] = "fake"
     real_node: dict[str, Any] = field(default_factory=dict)  # realnode.RealNode, when node == "real"
+    service_account_tokens: bool = False
 
     def save(self) -> None:
         data = asdict(self)
@@ -257,8 +262,14 @@ def start_local_cluster(
     die_with_parent: bool = False,
     ready_timeout: float = READY_TIMEOUT_S,
     progress: Callable[[str], None] | None = None,
+    service_account_tokens: bool = False,
 ) -> ClusterState:
-    """Start the three control-plane processes and wait until the apiserver and controllers work."""
+    """Start the three control-plane processes and wait until the apiserver and controllers work.
+
+    ``service_account_tokens`` (for a real node, whose pods can run in-cluster clients): the
+    ServiceAccount admission plugin mounts each pod's token, and the token controller creates the
+    tokens, with the apiserver's serving certificate as their ``ca.crt``.
+    """
     say = progress or (lambda line: logger.info("%s", line))
     missing = toolchain.missing()
     if missing:
@@ -303,9 +314,7 @@ def start_local_cluster(
             f"--cert-dir={state_dir / 'certs'}",
             f"--token-auth-file={tokens}",
             "--authorization-mode=RBAC",
-            # No kubelet means no mounted service-account tokens; this plugin would reject such pods.
-            "--disable-admission-plugins=ServiceAccount",
-            "--service-cluster-ip-range=10.96.0.0/16",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={state_dir / 'sa.pub'}",
             f"--service-account-signing-key-file={state_dir / 'sa.key'}",
@@ -319,12 +328,21 @@ def start_local_cluster(
             "--port=0",
             "--secure-port=0",
             f"--service-account-private-key-file={state_dir / 'sa.key'}",
-            # serviceaccount-token: no kubelet mounts them. nodelifecycle: the fake kubelet sends no
-            # heartbeats, and that controller would taint the node and evict every pod after 5 minutes.
-            "--controllers=*,-serviceaccount-token,-nodelifecycle",
             "--profiling=false",
         ],
     }
+    if service_account_tokens:
+        argv["kube-controller-manager"] += [
+            f"--root-ca-file={state_dir / SERVING_CERT}",
+            # nodelifecycle: the node's readiness is watched by `up` (which lifts the registration taint)
+            "--controllers=*,-nodelifecycle",
+        ]
+    else:
+        # No kubelet mounts service-account tokens: the admission plugin would reject pods without.
+        argv["kube-apiserver"].append("--disable-admission-plugins=ServiceAccount")
+        # serviceaccount-token: nothing mounts them. nodelifecycle: the fake kubelet sends no
+        # heartbeats, and that controller would taint the node and evict every pod after 5 minutes.
+        argv["kube-controller-manager"].append("--controllers=*,-serviceaccount-token,-nodelifecycle")
     state = ClusterState(
         mode="local",
         state_dir=state_dir,
@@ -333,6 +351,7 @@ def start_local_cluster(
         kubeconfig=kubeconfig,
         ports={"etcd": etcd_port, "etcd-peer": etcd_peer_port, "kube-apiserver": api_port},
         started_at=time.time(),
+        service_account_tokens=service_account_tokens,
     )
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -386,13 +405,40 @@ def _wait_until_working(
         return
     # The serviceaccount controller creating `default/default` shows kube-controller-manager is
     # connected and running its controllers (Deployment -> ReplicaSet -> Pod needs it).
-    while rest.get("/api/v1/namespaces/default/serviceaccounts/default")[0] != 200:
+    while not _default_account_ready(rest, state):
         check_alive()
         if time.monotonic() > deadline:
             raise ClusterError(
                 "kube-controller-manager did not create the default ServiceAccount within "
                 f"{timeout:.0f} s; its log ends with:\n"
                 + _log_tail(state.state_dir, "kube-controller-manager"),
+            )
+        time.sleep(0.1)
+
+
+def _default_account_ready(rest: KubeRest, state: ClusterState) -> bool:
+    status, body = rest.get("/api/v1/namespaces/default/serviceaccounts/default")
+    if status != 200:
+        return False
+    # With service-account tokens on, a pod is admitted only once its account has its token.
+    return not state.service_account_tokens or bool(body.get("secrets"))
+
+
+#: How long the controllers may take to give a new namespace its ``default`` account and token.
+TOKEN_TIMEOUT_S = 30.0
+
+
+def wait_for_default_token(rest: KubeRest, namespace: str, timeout: float = TOKEN_TIMEOUT_S) -> None:
+    """With service-account tokens on (the real node), a pod is admitted only once its account has its
+    token: wait for the namespace's ``default`` account to get one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = rest.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
+        if status == 200 and body.get("secrets"):
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"namespace {namespace}: the default ServiceAccount got no token in {timeout} s"
             )
         time.sleep(0.1)
 

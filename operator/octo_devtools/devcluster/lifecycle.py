@@ -66,7 +66,13 @@ def up(
         stop_all(existing)
         remove_state(state_dir)
     toolchain = prepare(progress)
-    state = start_local_cluster(state_dir, toolchain, die_with_parent=die_with_parent, progress=progress)
+    state = start_local_cluster(
+        state_dir,
+        toolchain,
+        die_with_parent=die_with_parent,
+        progress=progress,
+        service_account_tokens=node == "real",
+    )
     if node == "real":
         state.node = "real"
         state.save()

@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 
 from octo_devtools.devcluster import images
 from octo_devtools.devcluster.controlplane import (
+    KUBERNETES_SERVICE_IP,
     ClusterError,
     ClusterState,
     KubeRest,
@@ -70,8 +72,8 @@ KERNEL_TUNABLES = {
 SHADOWED_DIRS = (Path("/run"), Path("/var/run"), Path("/var/log"), Path("/var/lib"))
 # A registered node with no daemon recorded yet is being started; older than this, it was abandoned.
 ABANDONED_AFTER_S = 600.0
-# Start order; stop runs in reverse (the scheduler first, containerd last).
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-scheduler")
+# Start order; stop runs in reverse (the API forwarder and the scheduler first, containerd last).
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-scheduler", "api-proxy")
 
 
 @dataclass
@@ -86,10 +88,21 @@ class RealNode:
     containerd_socket: str
     pids: dict[str, int] = field(default_factory=dict)
     binaries: dict[str, str] = field(default_factory=dict)
+    # host:port where pods reach the apiserver (apiproxy.py); the host is the `kubernetes` Service IP
+    api_address: str = ""
 
     @classmethod
     def from_state(cls, state: ClusterState) -> RealNode | None:
         return cls(**state.real_node) if state.real_node else None
+
+    @property
+    def gateway(self) -> str:
+        """The host's address on the node's bridge: what pods reach the host by (bind servers there)."""
+        return str(next(ipaddress.ip_network(self.subnet).hosts()))
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api_address.rpartition(":")[2])
 
     @property
     def mntns(self) -> Path:
@@ -189,6 +202,19 @@ def start_real_node(
         ],
         False,
     )
+    api_port = state.ports["kube-apiserver"]
+    real.api_address = f"{KUBERNETES_SERVICE_IP}:{api_port}"
+    spawn(
+        "api-proxy",
+        [
+            sys.executable,
+            "-m",
+            "octo_devtools.devcluster.apiproxy",
+            f"--listen={real.api_address}",
+            f"--target=127.0.0.1:{api_port}",
+        ],
+        False,
+    )
     _wait_node_ready(state, real, kubelet, ready_timeout)
     return real
 
@@ -248,6 +274,9 @@ def _create_bridge(bridge: str) -> str:
         gateway = next(subnet.hosts())
         _ip("link", "add", "name", bridge, "type", "bridge")
         _ip("addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", bridge)
+        # The `kubernetes` Service IP, local on this bridge: pods reach the API forwarder there (two
+        # clusters' bridges may both carry it; each forwarder listens on its own apiserver's port).
+        _ip("addr", "add", f"{KUBERNETES_SERVICE_IP}/32", "dev", bridge)
         _ip("link", "set", bridge, "up")
     return str(subnet)
 
@@ -440,6 +469,9 @@ def _kubelet_argv(state: ClusterState, node: NodeToolchain, real: RealNode) -> l
         "--cluster-domain=cluster.local",
         # a freshly registered node is otherwise NotReady until the next 10 s status update
         "--node-status-update-frequency=1s",
+        # kubelet 1.20 marks a container with a startup probe (and no readiness probe) Ready only at
+        # the pod's next periodic sync, not when the probe succeeds: 1 minute by default
+        "--sync-frequency=5s",
         "--kube-api-qps=50",
         "--kube-api-burst=100",
         "--event-qps=50",

@@ -42,11 +42,17 @@ from kubernetes_asyncio import client, config
 
 from octo_devtools.devcluster import lifecycle
 from octo_devtools.devcluster.chartrepo import ChartRepository
-from octo_devtools.devcluster.controlplane import ClusterError, KubeRest, tool_path_dirs
+from octo_devtools.devcluster.controlplane import (
+    ClusterError,
+    KubeRest,
+    tool_path_dirs,
+    wait_for_default_token,
+)
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.devcluster.lifecycle import NodeKind
 from octo_devtools.devcluster.paths import Toolchain
 from octo_devtools.devcluster.prepare import ensure_tools, prepare
+from octo_devtools.devcluster.realnode import RealNode
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ class KubeCluster:
     state_dir: Path
     pids: dict[str, int] = field(default_factory=dict)
     node: str = "fake"
+    #: The real node (bridge gateway, API address for pods, containerd), when ``node == "real"``.
+    real_node: RealNode | None = None
 
     def rest(self) -> KubeRest:
         """A small synchronous client (JSON over HTTPS with the token)."""
@@ -188,6 +196,7 @@ def _session_cluster(state_dir: Path, node: NodeKind) -> Iterator[KubeCluster]:
             state_dir=state.state_dir,
             pids=dict(state.pids),
             node=node,
+            real_node=RealNode.from_state(state),
         )
     finally:
         lifecycle.down(state_dir, lambda line: logger.info("%s", line))
@@ -238,19 +247,21 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{slug}-{secrets.token_hex(3)}"
 
 
-def _create_namespace(rest: KubeRest, name: str) -> None:
+def _create_namespace(rest: KubeRest, name: str, *, with_token: bool = False) -> None:
     status, body = rest.request(
         "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     )
     if status != 201:
         raise RuntimeError(f"creating namespace {name} failed: HTTP {status} {body}")
+    if with_token:
+        wait_for_default_token(rest, name)
 
 
 @pytest.fixture
 def namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = _namespace_name(request.node.name)
     rest = kube_cluster.rest()
-    _create_namespace(rest, name)
+    _create_namespace(rest, name, with_token=kube_cluster.node == "real")
     yield name
     if kube_cluster.node == "fake":
         # Pods bound to the fake node wait for a kubelet to confirm deletion; confirm it ourselves so the
@@ -264,7 +275,7 @@ def node_namespace(real_node_cluster: KubeCluster, request: pytest.FixtureReques
     """A fresh namespace on the real node's cluster; deleted afterwards (the kubelet stops its pods)."""
     name = _namespace_name(request.node.name)
     rest = real_node_cluster.rest()
-    _create_namespace(rest, name)
+    _create_namespace(rest, name, with_token=True)
     yield name
     rest.request("DELETE", f"/api/v1/namespaces/{name}/pods?gracePeriodSeconds=1")
     rest.request("DELETE", f"/api/v1/namespaces/{name}")
