@@ -27,10 +27,10 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol
 
 from communication_operator.contracts import ServerMethod
 from communication_operator.hub import HubError, MessageTooLarge
+from communication_operator.hub.ports import HubPort
 from communication_operator.pools.model import PoolKey
 from communication_operator.pools.reports import DeployedWorkloadsSource, build_reports, chunk_reports
 
@@ -41,18 +41,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MIN_INTERVAL = 0.5
 
 
-class ReportPort(Protocol):
-    """The hub calls the reporter makes (:class:`communication_operator.hub.HubConnection`)."""
-
-    async def invoke(self, method: ServerMethod, *args: Any, timeout: float | None = None) -> Any: ...
-
-    async def report(self, method: ServerMethod, *args: Any) -> object: ...
-
-
 class DeployedStateReporter:
     def __init__(
         self,
-        hub: ReportPort,
+        hub: HubPort,
         workloads: DeployedWorkloadsSource,
         max_message_bytes: int,
         *,
