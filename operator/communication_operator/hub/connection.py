@@ -115,7 +115,7 @@ class HubConnection:
         )
         self.connection_id: str | None = None
         self.state_listeners: list[Callable[[bool], None]] = []
-        # Which controller generation this connection speaks (OPERATOR__CONTRACT; app.py sets it).
+        # Which controller generation this connection speaks (OPERATOR__CONTRACT; runtime/hub.py sets it).
         self.contract = ContractSelector("auto")
 
     # -- public API ----------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ from communication_operator.workloads.service import WorkloadService
 log = logging.getLogger(__name__)
 
 UNWATCHED_POOL_NAMESPACE = (
-    "central mode creates CommunicationPools in %r but only %r is watched; "
+    "central mode creates its pool resources (CommunicationPools or DeploymentSites) in %r "
+    "but only %r is watched; "
     "set OPERATOR__WATCHNAMESPACE to %r or leave it empty"
 )
 STARTING = "starting in %s mode: controller %s, watching %s"
