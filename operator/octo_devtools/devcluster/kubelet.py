@@ -80,6 +80,7 @@ class FakeKubelet:
         self._rules: list[Rule] = list(rules)
         self._configmap_rules: list[Rule] = []
         self.configmap_generation = 0  # bumped on every applied ConfigMap change (tests wait on it)
+        self._configmap_version: str | None = None  # resourceVersion of the ConfigMap last applied
         self._owns_client = owns_client
         self._tasks: list[asyncio.Task[None]] = []
         self._pods: dict[str, asyncio.Task[None]] = {}
@@ -482,6 +483,11 @@ class FakeKubelet:
     def _apply_configmap(self, configmap: dict[str, Any]) -> None:
         data = configmap.get("data") or {}
         metadata = configmap.get("metadata", {})
+        version = metadata.get("resourceVersion")
+        if version is not None and version == self._configmap_version:
+            # The watch opens with an ADDED of the object the initial read already applied: not a change.
+            return
+        self._configmap_version = version
         source = f"ConfigMap {metadata.get('namespace')}/{metadata.get('name')}"
         key = next((k for k in RULE_KEYS if k in data), None)
         if key is None:
