@@ -343,11 +343,14 @@ def test_helm_uninstall_stops_the_operator_gracefully_through_tini(in_cluster: I
         text=True,
     )
     terminated: list[dict[str, Any]] = []
+    processes_gone: list[float] = []  # when the operator's processes left the node's cgroup root
     watching = threading.Event()
     watching.set()
 
     def watch_exit() -> None:
         while watching.is_set():
+            if not processes_gone and not _container_processes(in_cluster.node):
+                processes_gone.append(time.monotonic())
             code, pod = rest.get(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods/{pod_name}")
             if code == 404:
                 return
@@ -377,9 +380,16 @@ def test_helm_uninstall_stops_the_operator_gracefully_through_tini(in_cluster: I
     in_cluster.timings["helm uninstall --wait + pod gone"] = elapsed
     assert STOPPED_LOG_LINE in output, output[-3000:]
     assert "undelivered report" not in output
-    assert elapsed < GRACEFUL_STOP_WITHIN_S, (
-        f"the pod took {elapsed:.0f} s to go (grace period {GRACE_PERIOD_S} s): SIGTERM not handled?"
+    # The operator's own exit is what SIGTERM handling decides; removing the pod object afterwards is
+    # the kubelet's pace (kubelet 1.20 under load took up to a minute), bounded by the grace period,
+    # after which an ignored SIGTERM would have become a SIGKILL.
+    assert processes_gone, "the operator's processes never left the node"
+    exited = processes_gone[0] - started
+    in_cluster.timings["helm uninstall → operator processes gone"] = exited
+    assert exited < GRACEFUL_STOP_WITHIN_S, (
+        f"the operator took {exited:.0f} s to exit (grace period {GRACE_PERIOD_S} s): SIGTERM not handled?"
     )
+    assert elapsed < GRACE_PERIOD_S, f"the pod took {elapsed:.0f} s to go: killed at the grace period?"
     if terminated:  # the kubelet's last status before the pod object went away
         assert terminated[-1]["exitCode"] == 0, terminated[-1]
 
