@@ -158,7 +158,18 @@ def oci_layout(reference: str, layer: Layer, *, entrypoint: list[str], cmd: list
         },
         sort_keys=True,
     ).encode()
-    index = json.dumps(
+    index = oci_index(reference, manifest)
+    out = Layer()
+    out.add_file("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    out.add_file("index.json", index)
+    for blob in (layer_tar, config, manifest):
+        out.add_file("blobs/sha256/" + _digest(blob).split(":", 1)[1], blob)
+    return out.tar()
+
+
+def oci_index(reference: str, manifest: bytes) -> bytes:
+    """The ``index.json`` of an OCI layout with one amd64 image manifest, named as containerd imports it."""
+    return json.dumps(
         {
             "schemaVersion": 2,
             "manifests": [
@@ -176,12 +187,6 @@ def oci_layout(reference: str, layer: Layer, *, entrypoint: list[str], cmd: list
         },
         sort_keys=True,
     ).encode()
-    out = Layer()
-    out.add_file("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-    out.add_file("index.json", index)
-    for blob in (layer_tar, config, manifest):
-        out.add_file("blobs/sha256/" + _digest(blob).split(":", 1)[1], blob)
-    return out.tar()
 
 
 def _digest(data: bytes) -> str:

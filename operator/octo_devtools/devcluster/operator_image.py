@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octo_devtools.devcluster.controlplane import ClusterError, ClusterState
+from octo_devtools.devcluster.images import oci_index
 from octo_devtools.devcluster.paths import NodeToolchain, cache_root
 from octo_devtools.devcluster.prepare import PrepareError, file_lock, pinned_wheel_binaries
 
@@ -464,24 +465,7 @@ def write_oci_layout(rootfs: Path, reference: str, out: Path) -> None:
         sort_keys=True,
     ).encode()
     manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "manifests": [
-                {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": manifest_digest,
-                    "size": len(manifest),
-                    "platform": {"architecture": "amd64", "os": "linux"},
-                    "annotations": {
-                        "io.containerd.image.name": reference,
-                        "org.opencontainers.image.ref.name": reference.rsplit(":", 1)[1],
-                    },
-                }
-            ],
-        },
-        sort_keys=True,
-    ).encode()
+    index = oci_index(reference, manifest)
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as archive:
 
         def add_bytes(name: str, data: bytes) -> None:
