@@ -10,6 +10,8 @@ directory is left (the restarted operator has the same PID as the killed one, as
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from octo_devtools.testing.waiting import eventually
@@ -18,7 +20,59 @@ from tests.faults.conftest import READY_IMAGE, FaultRig, image_values
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 NEVER_READY_IMAGE = "example.test/never-ready"
+#: Deploys of the never-ready image tried before giving up on seeing helm wait (see below).
+EARLY_SUCCESS_ATTEMPTS = 3
+#: Seconds helm must go on waiting before the test trusts that it waits on the never-ready pod.
+STILL_WAITING_AFTER = 1.0
 STUCK = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
+
+
+async def deploy_until_helm_waits(rig: FaultRig, workload: str) -> str:
+    """Dispatch the never-ready deploy and wait until helm waits on it: the release ``pending-install``
+    (or ``pending-upgrade`` if it existed), a values directory present. Returns that status.
+
+    helm 4's ``--wait=watcher`` once reported an upgrade to the never-ready image deployed 0.3 s after
+    it started, in a CI run under load (most likely its watcher read the Deployment from a stale cache
+    that still showed the previous, Ready revision; docs/operations.md, known limits). The operator
+    reports what helm says, so that deploy ended successfully and helm never waited. This test is
+    about the kill during the wait, not about helm's wait, so it dispatches again, with a new tag,
+    when that happens: the previous revision is then the never-ready one, which no view shows Ready.
+    """
+    release = rig.release(workload)
+    for attempt in range(1, EARLY_SUCCESS_ATTEMPTS + 1):
+        await rig.sim.admin.update_workload(
+            workload, valuesYaml=image_values(NEVER_READY_IMAGE, tag=str(attempt))
+        )
+        expected = "pending-install" if await rig.release_status(release) is None else "pending-upgrade"
+        dispatched = len(await rig.deploys(workload))
+        await rig.sim.admin.deploy_workload(workload)
+
+        async def helm_waiting_or_done(dispatched: int = dispatched, expected: str = expected) -> str | None:
+            records = await rig.deploys(workload)
+            if len(records) > dispatched and records[-1]["finalStatuses"]:
+                return "done"
+            if await rig.release_status(release) == expected and rig.values_dirs():
+                return "waiting"
+            return None
+
+        outcome = await eventually(
+            helm_waiting_or_done, timeout=60, interval=0.2, what=f"helm waiting ({expected})"
+        )
+        if outcome == "waiting":
+            # Still waiting a second later: helm's early success comes within a second of its start.
+            await asyncio.sleep(STILL_WAITING_AFTER)
+            if await helm_waiting_or_done() == "waiting":
+                return expected
+        record = await rig.wait_final(workload)
+        final = [report for report in record["reports"] if report["kind"] == "status"][-1]
+        assert final["success"] is True, (
+            f"the never-ready deploy failed before the kill: {final['message']!r}"
+        )
+        print(
+            f"attempt {attempt}: helm reported the never-ready deploy done ({final['message']!r}); "
+            "dispatching again"
+        )
+    raise AssertionError(f"helm never waited on the never-ready image in {EARLY_SUCCESS_ATTEMPTS} deploys")
 
 
 @pytest.mark.parametrize("first_deploy", ["install", "upgrade"])
@@ -34,17 +88,8 @@ async def test_operator_sigkill_during_helm_wait_then_the_next_deploy_succeeds(
         await sim.admin.deploy_workload(workload)
         record = await rig.wait_final(workload)
         assert record["reports"][-1]["success"] is True, record
-        await sim.admin.update_workload(workload, valuesYaml=image_values(NEVER_READY_IMAGE))
-    else:
-        await sim.admin.update_workload(workload, valuesYaml=image_values(NEVER_READY_IMAGE))
 
-    await sim.admin.deploy_workload(workload)
-    expected = "pending-upgrade" if first_deploy == "upgrade" else "pending-install"
-
-    async def helm_waiting() -> bool:
-        return await rig.release_status(release) == expected and bool(rig.values_dirs())
-
-    await eventually(helm_waiting, timeout=60, interval=0.2, what=f"helm waiting ({expected})")
+    expected = await deploy_until_helm_waits(rig, workload)
     pid_before = operator.pid_in_namespace
     await operator.kill()
     assert await rig.release_status(release) == expected  # the kill left the release locked
