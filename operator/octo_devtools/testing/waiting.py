@@ -50,3 +50,26 @@ async def consistently(
         if time.monotonic() >= deadline:
             return
         await asyncio.sleep(interval)
+
+
+async def settled(
+    read: Callable[[], Awaitable[T]],
+    quiet_for: float = 1.0,
+    timeout: float = 60.0,
+    what: str = "value",
+) -> T:
+    """Read until two reads ``quiet_for`` seconds apart are equal and return that value; on timeout
+    raise ``AssertionError`` naming ``what``.
+
+    For a baseline of counters shared with things the test does not control (the API server counts
+    every namespace; an earlier test's teardown may still be deleting its resources)."""
+    last = await read()
+    deadline = time.monotonic() + timeout
+    while True:
+        await asyncio.sleep(quiet_for)
+        current = await read()
+        if current == last:
+            return current
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} still changing after {timeout:g} s; last value: {current!r}")
+        last = current

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 
 from communication_operator.pools import FINALIZER, GROUP, PLURAL, VERSION
 from octo_devtools.controller_sim import RunningSimulator
-from octo_devtools.testing.waiting import eventually
+from octo_devtools.testing.waiting import eventually, settled
 from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
@@ -58,7 +58,8 @@ async def test_a_burst_of_pool_deploys_costs_few_requests_per_pool(
     await start_operator(central=True)
     admin = controller_sim.admin
     rt_ids = [await admin.create_pool(TENANT, f"burst-{i}", "Cloud") for i in range(count)]
-    before = await pool_requests(kube_api)
+    # The API server counts every namespace: start once an earlier test's teardown is over.
+    before = await settled(lambda: pool_requests(kube_api), what="CommunicationPool request counters")
 
     await asyncio.gather(*(admin.deploy_pool(rt_id) for rt_id in rt_ids))
 

@@ -13,7 +13,7 @@ from kubernetes_asyncio import client
 from communication_operator.pools import PoolKey
 from communication_operator.pools.naming import pool_resource_name
 from octo_devtools.controller_sim import RunningSimulator
-from octo_devtools.testing.waiting import eventually
+from octo_devtools.testing.waiting import eventually, settled
 from tests.integration.pools.conftest import OperatorFactory, Pools
 
 pytestmark = pytest.mark.cluster
@@ -153,7 +153,8 @@ async def test_a_burst_for_a_deploymentsite_controller_costs_what_a_pool_burst_c
     await controller_sim.admin.set_contract("deploymentsites")
     await start_operator(central=True)
     rt_ids = [await controller_sim.admin.create_pool("acme", f"burst-{i}", "Cloud") for i in range(count)]
-    before = await _requests_by_resource(kube_api)
+    # The API server counts every namespace: start once an earlier test's teardown is over.
+    before = await settled(lambda: _requests_by_resource(kube_api), what="pool resource request counters")
 
     await asyncio.gather(*(controller_sim.admin.deploy_pool(rt_id) for rt_id in rt_ids))
 
