@@ -19,6 +19,9 @@ from tests.integration.pools.conftest import OperatorFactory, Pools
 pytestmark = pytest.mark.cluster
 
 KIND_PLURALS = ("communicationpools", "deploymentsites")
+#: Seconds to wait for the operator, the API server and the simulator to agree: generous, because a
+#: loaded machine (CI, or another test's processes beside this one) slows all three at once.
+CLUSTER_WAIT = 45.0
 
 
 async def _state(sim: RunningSimulator, rt_id: str) -> str:
@@ -47,9 +50,13 @@ async def test_edge_mode_registers_a_deploymentsite_like_a_communicationpool(
     await start_operator(central=False)
 
     await sites.create("edge-site", "acme", rt_id)
-    await eventually(lambda: _is(_state(controller_sim, rt_id), "Online"), what="site Online")
+    await eventually(
+        lambda: _is(_state(controller_sim, rt_id), "Online"), timeout=CLUSTER_WAIT, what="site Online"
+    )
     status: dict[str, Any] = await eventually(
-        lambda: _registered_status(sites, "edge-site"), what="status Registered on the DeploymentSite"
+        lambda: _registered_status(sites, "edge-site"),
+        timeout=CLUSTER_WAIT,
+        what="status Registered on the DeploymentSite",
     )
     assert status["phase"] == "Registered"
     events = await sites.events("edge-site")
@@ -57,8 +64,14 @@ async def test_edge_mode_registers_a_deploymentsite_like_a_communicationpool(
     assert await pools.names() == []  # nothing else was made for it
 
     await sites.delete("edge-site")
-    await eventually(lambda: _is(_state(controller_sim, rt_id), "Unregistered"), what="site Unregistered")
-    await eventually(lambda: _gone(sites, "edge-site"), what="the finalizer to be released")
+    await eventually(
+        lambda: _is(_state(controller_sim, rt_id), "Unregistered"),
+        timeout=CLUSTER_WAIT,
+        what="site Unregistered",
+    )
+    await eventually(
+        lambda: _gone(sites, "edge-site"), timeout=CLUSTER_WAIT, what="the finalizer to be released"
+    )
 
 
 async def _registered_status(resources: Pools, name: str) -> dict[str, Any] | None:
@@ -75,7 +88,7 @@ async def test_central_mode_creates_deploymentsites_for_a_deploymentsite_control
     name = pool_resource_name(PoolKey("acme", rt_id))
 
     await controller_sim.admin.deploy_pool(rt_id)  # DeploymentSiteDeployedAsync
-    site = await eventually(lambda: sites.get(name), what="the DeploymentSite")
+    site = await eventually(lambda: sites.get(name), timeout=CLUSTER_WAIT, what="the DeploymentSite")
     assert site["spec"] == {"tenantId": "acme", "deploymentSiteRtId": rt_id}
     labels = site["metadata"]["labels"]
     assert labels["octo-mesh.meshmakers.io/deployment-site-rt-id"] == rt_id
@@ -83,16 +96,30 @@ async def test_central_mode_creates_deploymentsites_for_a_deploymentsite_control
     assert await pools.names() == []
     assert await pools.secret_names() == [f"{name}-octo-mesh-connection"]
 
-    await eventually(lambda: _is(_state(controller_sim, rt_id), "Online"), what="site Online")
-    await eventually(lambda: _registered_status(sites, name), what="status Registered on the DeploymentSite")
+    await eventually(
+        lambda: _is(_state(controller_sim, rt_id), "Online"), timeout=CLUSTER_WAIT, what="site Online"
+    )
+    await eventually(
+        lambda: _registered_status(sites, name),
+        timeout=CLUSTER_WAIT,
+        what="status Registered on the DeploymentSite",
+    )
     # The reverse sync covers the DeploymentSite's pool like a CommunicationPool's.
     report = await controller_sim.admin.wait_for_call("ReportDeployedStateAsync")
     assert [p["deploymentSiteRtId"] for p in report["arguments"][0]] == [rt_id]
 
     await controller_sim.admin.undeploy_pool(rt_id)  # DeploymentSiteUndeployedAsync
-    await eventually(lambda: _gone(sites, name), what="the DeploymentSite to be deleted")
-    await eventually(lambda: _is(pools.secret_names(), []), what="the broker secret to be deleted")
-    await eventually(lambda: _is(_state(controller_sim, rt_id), "Unregistered"), what="site Unregistered")
+    await eventually(
+        lambda: _gone(sites, name), timeout=CLUSTER_WAIT, what="the DeploymentSite to be deleted"
+    )
+    await eventually(
+        lambda: _is(pools.secret_names(), []), timeout=CLUSTER_WAIT, what="the broker secret to be deleted"
+    )
+    await eventually(
+        lambda: _is(_state(controller_sim, rt_id), "Unregistered"),
+        timeout=CLUSTER_WAIT,
+        what="site Unregistered",
+    )
 
 
 async def test_central_mode_creates_communicationpools_for_a_pool_controller(
@@ -104,13 +131,17 @@ async def test_central_mode_creates_communicationpools_for_a_pool_controller(
     name = pool_resource_name(PoolKey("acme", rt_id))
 
     await controller_sim.admin.deploy_pool(rt_id)  # PoolDeployedAsync
-    pool = await eventually(lambda: pools.get(name), what="the CommunicationPool")
+    pool = await eventually(lambda: pools.get(name), timeout=CLUSTER_WAIT, what="the CommunicationPool")
     assert pool["spec"] == {"tenantId": "acme", "poolRtId": rt_id}
-    await eventually(lambda: _is(_state(controller_sim, rt_id), "Online"), what="pool Online")
+    await eventually(
+        lambda: _is(_state(controller_sim, rt_id), "Online"), timeout=CLUSTER_WAIT, what="pool Online"
+    )
     assert await sites.names() == []
 
     await controller_sim.admin.undeploy_pool(rt_id)
-    await eventually(lambda: _gone(pools, name), what="the CommunicationPool to be deleted")
+    await eventually(
+        lambda: _gone(pools, name), timeout=CLUSTER_WAIT, what="the CommunicationPool to be deleted"
+    )
 
 
 async def _requests_by_resource(api: client.ApiClient) -> Counter[str]:
