@@ -212,7 +212,9 @@ async def test_ping_after_send_idleness(controller_sim: RunningSimulator) -> Non
         started = loop.time()
         assert await client.next_message(3, skip_pings=False) == {"type": 6}
         elapsed = loop.time() - started
-    assert 0.3 < elapsed < 1.5  # ping_interval is 0.5 s in the fixture
+    # ping_interval is 0.5 s in the fixture: not at once, and long before the 3 s wait ends (a loaded
+    # machine may run the server's timer late, so no tighter bound).
+    assert 0.3 < elapsed < 2.5
 
 
 async def test_silent_client_is_dropped_with_allow_reconnect(

@@ -8,7 +8,7 @@ from communication_operator.metrics import OperatorMetrics
 from octo_devtools.devcluster.kubelet import FakeKubelet
 from octo_devtools.testing.waiting import eventually
 
-from .conftest import DeployerFactory
+from .conftest import HELM_TIMEOUT, DeployerFactory
 
 pytestmark = pytest.mark.cluster
 
@@ -41,7 +41,9 @@ async def test_helm_runs_and_signal_to_report_are_recorded(
     # signal aged into fatality (no event) are not.
     measured = _value(metrics, "signal_to_report_seconds_count")
     assert 1 <= measured <= len(progress_reports)
-    assert _value(metrics, "signal_to_report_seconds_sum") / measured < 1.0
+    # Each is the time from the pod's change to its report, both within the fail-fast deploy: shorter
+    # than its helm timeout. How fast, benchmarks/ measures (docs/benchmarks.md), not this test.
+    assert 0 < _value(metrics, "signal_to_report_seconds_sum") / measured < HELM_TIMEOUT
     # Fail-fast stops the real upgrade: helm is cancelled, not failed by its own timeout.
     assert _value(metrics, "helm_runs_total", operation="upgrade", result="cancelled") == 1
     assert _value(metrics, "helm_runs_total", operation="dry-run", result="success") == 2
