@@ -20,6 +20,7 @@ from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.refusals import WorkloadPushRefusals
 from communication_operator.workloads.replicas import KubeReplicaReader
+from communication_operator.workloads.rollout import KubeRolloutReader
 from communication_operator.workloads.scale import ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadService
@@ -135,6 +136,7 @@ def build_workload_service(
         options,
         metrics=metrics,
         replicas=KubeReplicaReader(api),
+        rollouts=KubeRolloutReader(api),
     )
 
 

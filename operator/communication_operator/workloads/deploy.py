@@ -2,9 +2,10 @@
 
 validate → repository → values files in a private temporary directory (removed afterwards) →
 recover a release stuck in ``pending-*`` (reported as progress) → resolve the chart version (and the
-replica pin) → server-side dry run → the per-release Secret → the watched upgrade → the final status,
-always after the deploy's last progress report. :class:`DeployPipeline` runs it as the scheduler's
-``deploy`` action (:mod:`.scheduler`); a cancelled deploy reports nothing (see :mod:`.service`).
+replica pin) → server-side dry run → the per-release Secret → the watched upgrade → the rollout check →
+the final status, always after the deploy's last progress report. :class:`DeployPipeline` runs it as
+the scheduler's ``deploy`` action (:mod:`.scheduler`); a cancelled deploy reports nothing (see
+:mod:`.service`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.refresh import RepositoryRefresher
 from communication_operator.workloads.replicas import ReplicaReader
 from communication_operator.workloads.repository import ChartSource
+from communication_operator.workloads.rollout import RolloutReader
 from communication_operator.workloads.secrets import SecretStore
 from communication_operator.workloads.steps.dry_run import dry_run
 from communication_operator.workloads.steps.helm_upgrade import UpgradeArgs
@@ -37,6 +39,7 @@ from communication_operator.workloads.steps.replica_pin import replica_pin_value
 from communication_operator.workloads.steps.report import Reporter, operator_failure, success_message
 from communication_operator.workloads.steps.repository import prepare_repository
 from communication_operator.workloads.steps.resolve_version import resolve_version
+from communication_operator.workloads.steps.rollout_check import check_rollout
 from communication_operator.workloads.steps.secret import apply_secret, restore_secret
 from communication_operator.workloads.steps.upgrade import watched_upgrade
 from communication_operator.workloads.steps.validate import ValidDeploy, chart_of, deploy_secrets, validate
@@ -67,6 +70,7 @@ class DeployTools:
     slot: Callable[[], AbstractAsyncContextManager[None]]
     cancel_reason: Callable[[str], str]
     replicas: ReplicaReader | None = None
+    rollouts: RolloutReader | None = None
 
 
 class DeployPipeline:
@@ -167,6 +171,7 @@ class DeployPipeline:
                 name = valid.rendered.secret_name
                 await restore_secret(tools.secrets, namespace, release, name, before, context)
                 raise
+        await check_rollout(tools.rollouts, release, namespace, context)
         return await success_message(tools.helm, release, namespace, source.chart_name, version)
 
     def _progress_sink(self, dto: WorkloadDeployedDto, secrets: frozenset[str]) -> ProgressSink:

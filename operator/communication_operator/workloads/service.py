@@ -33,6 +33,7 @@ from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.refresh import RepositoryRefresher
 from communication_operator.workloads.replicas import ReplicaReader
+from communication_operator.workloads.rollout import RolloutReader
 from communication_operator.workloads.scheduler import ReleaseScheduler
 from communication_operator.workloads.secrets import SecretStore
 from communication_operator.workloads.steps.report import Reporter
@@ -65,6 +66,7 @@ class WorkloadService:
         *,
         metrics: OperatorMetrics | None = None,
         replicas: ReplicaReader | None = None,
+        rollouts: RolloutReader | None = None,
     ) -> None:
         self.options = options or WorkloadOptions(namespace=values_context.pool_namespace)
         # Always recorded: without an exporter the counters are still what tests and benchmarks read.
@@ -89,6 +91,7 @@ class WorkloadService:
                 slot=self.scheduler.slot,
                 cancel_reason=self.scheduler.cancel_reason,
                 replicas=replicas,
+                rollouts=rollouts,
             )
         )
 

@@ -27,6 +27,7 @@ from communication_operator.workloads.helm import HelmCli
 from communication_operator.workloads.naming import release_name
 from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.replicas import KubeReplicaReader
+from communication_operator.workloads.rollout import KubeRolloutReader
 from communication_operator.workloads.scale import KubeReplicaPatcher, ScaleHandler
 from communication_operator.workloads.secrets import ReleaseSecrets
 from communication_operator.workloads.service import WorkloadService
@@ -250,6 +251,7 @@ async def build_deployer(
         ),
         metrics=metrics,
         replicas=KubeReplicaReader(api),
+        rollouts=KubeRolloutReader(api),
     )
 
     async def register() -> None:

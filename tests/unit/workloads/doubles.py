@@ -28,6 +28,7 @@ from communication_operator.workloads.options import WorkloadOptions
 from communication_operator.workloads.ports import HelmPort
 from communication_operator.workloads.replicas import ReplicaReader
 from communication_operator.workloads.repository import repository_alias
+from communication_operator.workloads.rollout import RolloutReader
 from communication_operator.workloads.secrets import SecretSnapshot, SecretStore
 from communication_operator.workloads.service import WorkloadService
 from communication_operator.workloads.signals.model import Signal
@@ -240,6 +241,7 @@ class Harness:
             pool_namespace="octo", broker_password=BROKER_PASSWORD, instance_prefix="test"
         )
         self.replicas: ReplicaReader | None = None
+        self.rollouts: RolloutReader | None = None
         self.options = WorkloadOptions(
             namespace="octo", timeout_seconds=options.pop("timeout_seconds", 60), **options
         )
@@ -255,6 +257,7 @@ class Harness:
             self.values,
             self.options,
             replicas=self.replicas,
+            rollouts=self.rollouts,
         )
         return self.service
 
