@@ -33,6 +33,9 @@ REPORT_DROPPED = "dropping %s (%s), which can never be delivered: %s; later repo
 #: Characters of a dropped report's error in its log line (redacted, then cut).
 DROP_ERROR_LIMIT = 500
 
+#: Seconds between a delivery that failed for transport trouble and the next try (at least).
+RETRY_PAUSE = 0.05
+
 #: Sends one hub invocation (the connection's ``invoke``).
 Invoke = Callable[..., Awaitable[Any]]
 #: The ``closed`` future of the current session, or None between sessions.
@@ -150,10 +153,14 @@ class ReportDelivery:
     async def _wait_until_reconnected(self) -> None:
         """After a failed delivery: wait for this session to end (or a short pause if it lives on)."""
         closed = self._session_closed()
-        if closed is not None and self._ready.is_set():
+        if closed is not None and not closed.done() and self._ready.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await asyncio.shield(closed)
+        # Always suspend: a session that has closed while "ready" is still set (the supervisor has not
+        # run yet) fails each try at once, and awaiting a done future or a set event does not yield,
+        # so without this pause the loop would spin here and the supervisor would never run.
+        await asyncio.sleep(RETRY_PAUSE)
         await self._ready.wait()
 
     def _publish_depth(self) -> None:

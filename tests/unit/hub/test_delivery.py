@@ -146,3 +146,42 @@ async def test_a_report_that_breaks_our_side_is_dropped_with_one_log_line(
     (record,) = caplog.records
     assert record.getMessage().startswith("dropping RegisterPoolAsync")
     assert "ValueError: a bug of ours" in record.getMessage()
+
+
+@dataclass
+class DownController(Controller):
+    """Fails every invocation at once, without suspending, as a closed session does."""
+
+    down: bool = True
+
+    async def invoke(self, method: ServerMethod, *args: Any) -> None:
+        self.received.append(args[1])
+        if self.down:
+            raise NotConnected(f"{method}: connection lost before the controller answered")
+
+
+@pytest.mark.timeout(20)  # a starved loop never ends this test; the timeout's signal does
+async def test_a_closed_session_still_marked_ready_does_not_starve_the_loop() -> None:
+    """The session has closed, but the supervisor has not yet run to clear "ready", and every try
+    fails without suspending. The outbox task must yield between tries: it once did not, and an
+    operator's event loop spun in the outbox for good (stop() hung, memory grew with each try)."""
+    controller = DownController()
+    connection = Connection(controller=controller)
+    task = asyncio.create_task(connection.delivery.run())
+    try:
+        connection.connect()
+        assert connection.closed is not None
+        connection.closed.set_result(None)  # closed; "ready" still set
+        future = connection.queue("p1")
+
+        await asyncio.sleep(0.3)  # returns only if the outbox task lets the loop run
+        assert 1 <= len(controller.received) <= 0.3 / 0.05 + 2, len(controller.received)
+
+        connection.ready.clear()  # the supervisor notices, reconnects
+        controller.down = False
+        connection.connect()
+        assert await settled(future) == [True]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
