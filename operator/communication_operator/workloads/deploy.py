@@ -171,7 +171,7 @@ class DeployPipeline:
                 name = valid.rendered.secret_name
                 await restore_secret(tools.secrets, namespace, release, name, before, context)
                 raise
-        await check_rollout(tools.rollouts, release, namespace, context)
+        await check_rollout(tools.helm, tools.rollouts, release, namespace, context)
         return await success_message(tools.helm, release, namespace, source.chart_name, version)
 
     def _progress_sink(self, dto: WorkloadDeployedDto, secrets: frozenset[str]) -> ProgressSink:

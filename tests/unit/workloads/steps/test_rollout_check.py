@@ -12,7 +12,7 @@ import pytest
 from communication_operator.workloads.rollout import unfinished_rollout
 from communication_operator.workloads.steps.rollout_check import check_rollout
 
-from ..doubles import RELEASE, Harness
+from ..doubles import RELEASE, Harness, ScriptedHelm
 
 
 def deployment(
@@ -79,7 +79,7 @@ async def test_an_unfinished_rollout_is_one_warning_naming_the_release_and_what_
 ) -> None:
     rollouts = Rollouts(["Deployment web: 1 of 1 replica(s) updated, 0 available"])
     with caplog.at_level(logging.INFO, logger="communication_operator.workloads.steps.rollout_check"):
-        await check_rollout(rollouts, RELEASE, "octo", {"release": RELEASE})
+        await check_rollout(ScriptedHelm(), rollouts, RELEASE, "octo", {"release": RELEASE})
     assert rollouts.asked == [("octo", RELEASE)]
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
@@ -92,9 +92,16 @@ async def test_an_unfinished_rollout_is_one_warning_naming_the_release_and_what_
 
 async def test_a_finished_rollout_or_no_reader_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
-        await check_rollout(Rollouts([]), RELEASE, "octo", {})
-        await check_rollout(None, RELEASE, "octo", {})
+        await check_rollout(ScriptedHelm(), Rollouts([]), RELEASE, "octo", {})
+        await check_rollout(ScriptedHelm(), None, RELEASE, "octo", {})
     assert caplog.records == []
+
+
+async def test_on_helm_3_nothing_is_checked() -> None:
+    """helm 3's wait ends by design with ``replicas - maxUnavailable`` ready pods: no warning for that."""
+    rollouts = Rollouts(["Deployment web: 4 of 4 replica(s) updated, 3 available"])
+    await check_rollout(ScriptedHelm(major=3), rollouts, RELEASE, "octo", {})
+    assert rollouts.asked == []
 
 
 async def test_a_deploy_helm_calls_deployed_is_reported_deployed_and_its_unfinished_rollout_logged(
