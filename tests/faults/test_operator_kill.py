@@ -33,7 +33,7 @@ async def deploy_until_helm_waits(rig: FaultRig, workload: str) -> str:
 
     helm 4's ``--wait=watcher`` once reported an upgrade to the never-ready image deployed 0.3 s after
     it started, in a CI run under load (most likely its watcher read the Deployment from a stale cache
-    that still showed the previous, Ready revision; docs/operations.md, known limits). The operator
+    that still showed the previous, Ready revision; docs/workloads.md, known limits). The operator
     reports what helm says, so that deploy ended successfully and helm never waited. This test is
     about the kill during the wait, not about helm's wait, so it dispatches again, with a new tag,
     when that happens: the previous revision is then the never-ready one, which no view shows Ready.
